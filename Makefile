@@ -1,0 +1,35 @@
+# equihls: `make demo` and `make test` are the only commands a newcomer needs (both install first).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_MODEL   := models/deepsets_pairs/deepsets_pairs.onnx
+DEMO_SAMPLES := models/deepsets_pairs/samples.npz
+DEMO_DIR     := hls_projects/deepsets_pairs_vu9p
+
+.PHONY: install test demo clean benchmark
+
+install: $(STAMP)
+
+# torch first (the CPU wheel), so nothing pulls a CUDA build; then the pinned requirements.
+$(STAMP): requirements.txt pyproject.toml
+	@command -v g++ >/dev/null || (echo "g++ is required: sudo apt-get install -y g++" && exit 1)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/equihls compile $(DEMO_MODEL) --target vu9p --samples $(DEMO_SAMPLES) -o $(DEMO_DIR)
+	$(VENV)/bin/equihls csim $(DEMO_DIR) --input $(DEMO_SAMPLES):x -o $(DEMO_DIR)/csim_logits.npy
+
+benchmark: install
+	$(PY) benchmarks/bench_compile.py
+
+clean:
+	rm -rf $(VENV) hls_projects/*/ .pytest_cache

@@ -1,0 +1,120 @@
+"""Shared machinery of the IP-block models.
+
+Each equihls op has a Python class (one module per block, next to its header in ip_blocks/)
+that knows: the exact interval of its pre-rounding result, its bit-exact numpy twin on raw
+integers, an error bound against real arithmetic, and the C++ it emits.
+
+Raw data: a tensor of type <W,I> is held as integers raw = value * 2**F (F = W - I), shaped
+[batch, size] (flat per event), dtype int64 when every intermediate fits in 62 bits, else object
+(Python ints).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import FixedType
+
+
+def raw_dtype(bits: int):
+    """int64 if integers of `bits` bits (incl. sign) cannot overflow int64 arithmetic, else object."""
+    return np.int64 if bits <= 62 else object
+
+
+def align(raw, frac_from: int, frac_to: int):
+    """Exact change of scale of raw integers from `frac_from` to `frac_to` >= frac_from."""
+    assert frac_to >= frac_from
+    return raw << (frac_to - frac_from) if frac_to > frac_from else raw
+
+
+def as_dtype(raw, bits: int):
+    """Cast a raw array to the dtype that holds `bits`-bit intermediates."""
+    dt = raw_dtype(bits)
+    if dt is object:
+        return raw.astype(object)
+    return raw.astype(np.int64)
+
+
+def mag(t: FixedType) -> float:
+    """Largest |value| of a type (float, for error bounds)."""
+    return max(abs(t.min), abs(t.max))
+
+
+def round_error(out: FixedType, acc_frac: int) -> float:
+    """Worst-case error of rounding an exact value with acc_frac fractional bits to `out`."""
+    if out.frac >= acc_frac:
+        return 0.0
+    # truncation towards -inf or zero loses up to one LSB (minus one acc LSB); the RND modes half an LSB
+    step = out.lsb - 2.0 ** (-acc_frac)
+    return step if out.rounding in ("AP_TRN", "AP_TRN_ZERO") else out.lsb / 2
+
+
+def cpp_table(name: str, ctype: str, values) -> str:
+    """A static member function returning entry i of a constant table (C++11, no ODR issues)."""
+    vals = ", ".join(str(v) for v in values)
+    return (f"    static {ctype} {name}(unsigned i) {{\n"
+            f"        static const {ctype} t[{len(values)}] = {{{vals}}};\n"
+            f"        return t[i];\n    }}\n")
+
+
+class Block:
+    """Interface of an IP-block model. Subclasses set `op`, `header`, `rounds`."""
+
+    op = ""
+    header = ""
+
+    def rounds(self, node) -> bool:
+        """True if the output may be rounded to the default fractional bits (else it is exact)."""
+        return False
+
+    def weight_inputs(self, g, node) -> list[str]:
+        """Names of constant inputs that become weight arrays in the firmware."""
+        return [t for t in node.inputs if g.is_const(t)]
+
+    def acc_range(self, g, node, types: dict, qconst: dict) -> tuple[int, int, int]:
+        """Exact (lo_raw, hi_raw, frac) of the pre-rounding result over all reachable inputs."""
+        raise NotImplementedError
+
+    def twin(self, g, node, raws: dict, types: dict, qconst: dict, acc_frac: int):
+        """Bit-exact pre-rounding result: raw ints at acc_frac, shape [batch, out_size]."""
+        raise NotImplementedError
+
+    def error(self, g, node, errs: dict, mags: dict, types: dict, qconst: dict) -> float:
+        """Bound on |exact pre-rounding result - real-arithmetic float model|.
+
+        errs: tensor -> bound of its own error; mags: tensor -> bound of |value| (the type's range
+        a priori, or the largest value seen on given samples)."""
+        raise NotImplementedError
+
+    def error_elem(self, g, node, E: dict, V: dict, types: dict, qconst: dict, consts: dict):
+        """Per-event, per-element error propagation (arrays [batch, size]).
+
+        E: tensor -> bound of |fixed - float model| per element; V: tensor -> fixed-point values.
+        Returns (propagated error of the exact pre-rounding result, abs-sum of the terms the float
+        model adds up, for its own float32 rounding)."""
+        raise NotImplementedError
+
+    def cpp_config(self, g, node, ctx) -> str:
+        """Body lines of the C++ config struct (without the struct wrapper)."""
+        raise NotImplementedError
+
+    def cpp_call(self, g, node, ctx) -> str:
+        """The C++ call statement."""
+        raise NotImplementedError
+
+
+def operand_range(g, t: str, types: dict, qconst: dict) -> tuple[int, int, int]:
+    """(lo_raw, hi_raw, frac) of a tensor: a constant's actual values, else its type's range."""
+    ty = types[t]
+    if g.is_const(t):
+        q = qconst[t]
+        return int(q.min()), int(q.max()), ty.frac
+    return ty.raw_min, ty.raw_max, ty.frac
+
+
+def per_event(shape) -> tuple:
+    """Drop the batch axis of an IR runtime-tensor shape."""
+    return tuple(shape[1:])
+
+
+def size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))

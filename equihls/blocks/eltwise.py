@@ -1,0 +1,103 @@
+"""Model of ip_blocks/equihls_eltwise.h: binary element-wise ops with numpy broadcasting."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Block, align, as_dtype, cpp_table, mag, operand_range, size
+
+OPS = ("add", "sub", "mul", "max", "min")
+
+
+def broadcast_tables(g, node) -> tuple[np.ndarray, np.ndarray]:
+    """Flat source index in a and in b of every output element (numpy broadcasting)."""
+    out_shape = g.shapes[node.outputs[0]]
+    tabs = []
+    for t in node.inputs[:2]:
+        s = g.shapes[t]
+        idx = np.arange(size(s), dtype=np.int64).reshape(s)
+        tabs.append(np.broadcast_to(idx, out_shape).reshape(-1))
+    return tabs[0], tabs[1]
+
+
+class Eltwise(Block):
+    """out = a (op) b, op in add/sub/mul/max/min; a or b may be a constant. Exact but for mul."""
+
+    op = "Eltwise"
+    header = "equihls_eltwise.h"
+
+    def rounds(self, node):
+        # a product with a constant power of two is a shift: kept exact
+        return node.attrs["op"] == "mul" and not node.attrs.get("pow2", False)
+
+    def acc_range(self, g, node, types, qconst):
+        (alo, ahi, fa), (blo, bhi, fb) = (operand_range(g, t, types, qconst) for t in node.inputs)
+        op = node.attrs["op"]
+        if op == "mul":
+            p = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]
+            return min(p), max(p), fa + fb
+        f = max(fa, fb)
+        alo, ahi, blo, bhi = alo << (f - fa), ahi << (f - fa), blo << (f - fb), bhi << (f - fb)
+        if op == "add":
+            return alo + blo, ahi + bhi, f
+        if op == "sub":
+            return alo - bhi, ahi - blo, f
+        if op == "max":
+            return max(alo, blo), max(ahi, bhi), f
+        return min(alo, blo), min(ahi, bhi), f
+
+    def twin(self, g, node, raws, types, qconst, acc_frac):
+        ia, ib = broadcast_tables(g, node)
+        ta, tb = (types[t] for t in node.inputs)
+        bits = ta.width + tb.width + abs(ta.frac - tb.frac) + 2
+        vals = []
+        for t in node.inputs:
+            r = qconst[t].reshape(1, -1) if g.is_const(t) else raws[t]
+            vals.append(as_dtype(r, bits))
+        a, b = vals[0][:, ia], vals[1][:, ib]
+        op = node.attrs["op"]
+        if op == "mul":
+            return a * b
+        a, b = align(a, ta.frac, acc_frac), align(b, tb.frac, acc_frac)
+        if op == "add":
+            r = a + b
+        elif op == "sub":
+            r = a - b
+        elif op == "max":
+            r = np.maximum(a, b)
+        else:
+            r = np.minimum(a, b)
+        return np.broadcast_to(r, (max(a.shape[0], b.shape[0]), r.shape[1]))
+
+    def error(self, g, node, errs, mags, types, qconst):
+        a, b = node.inputs
+        ea, eb = errs[a], errs[b]
+        op = node.attrs["op"]
+        if op in ("add", "sub"):
+            return ea + eb
+        if op == "mul":
+            return mags[a] * eb + (mags[b] + eb) * ea
+        return max(ea, eb)
+
+    def error_elem(self, g, node, E, V, types, qconst, consts):
+        ia, ib = broadcast_tables(g, node)
+        a, b = node.inputs
+        ea, eb = E[a][:, ia], E[b][:, ib]
+        va, vb = np.abs(V[a][:, ia]), np.abs(V[b][:, ib])
+        op = node.attrs["op"]
+        if op in ("add", "sub"):
+            return ea + eb, va + vb
+        if op == "mul":
+            return va * eb + (vb + eb) * ea, va * vb
+        return np.maximum(ea, eb), np.maximum(va, vb)
+
+    def cpp_config(self, g, node, ctx):
+        ia, ib = broadcast_tables(g, node)
+        return (f"    static const unsigned n_a = {size(g.shapes[node.inputs[0]])};\n"
+                f"    static const unsigned n_b = {size(g.shapes[node.inputs[1]])};\n"
+                f"    static const unsigned n_out = {len(ia)};\n"
+                f"    static const unsigned op = {OPS.index(node.attrs['op'])}; // {node.attrs['op']}\n"
+                f"    typedef {ctx['accum_t']} accum_t;\n"
+                + cpp_table("ia", "unsigned", ia.tolist()) + cpp_table("ib", "unsigned", ib.tolist()))
+
+    def cpp_call(self, g, node, ctx):
+        return "equihls::eltwise<{in0_t}, {in1_t}, {out_t}, {config}>({in0}, {in1}, {out});"

@@ -1,0 +1,172 @@
+"""Model of ip_blocks/equihls_lut.h: table look-up for psi, sigmoid and tanh.
+
+psi(x) = sgn(x) log(1 + |x|) uses a logarithmically indexed table (exponent + M mantissa bits
+of |raw(x)|), so it covers the full input type — e.g. the exact 40-bit output of a Minkowski
+product block — with (W - M + 1) 2^M entries and a relative cell width of at most 2^-M.
+sigmoid and tanh use a uniform grid on [-8, 8) and [-4, 4) with saturation outside.
+Table entries are f at the centre of each cell's image (f is monotone on every cell), rounded to
+nearest, so the error of an entry is at most half the rise of f across its cell plus half an
+output LSB; the compiler computes the exact maximum and records it.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ..fixedpoint import FixedType
+from .base import Block, as_dtype, cpp_table, size
+
+FUNCS = {
+    # name: (f, Lipschitz constant, odd, uniform-grid half range)
+    "psi": (lambda x: math.copysign(math.log1p(abs(x)), x), 1.0, True, None),
+    "sigmoid": (lambda x: 1.0 / (1.0 + math.exp(-x)), 0.25, False, 8),
+    "tanh": (math.tanh, 1.0, True, 4),
+}
+UNIFORM_STEP_BITS = 6  # sigmoid/tanh grid step 2^-6
+
+
+@functools.lru_cache(maxsize=64)
+def build_table(func: str, in_type: FixedType, out_frac: int, mantissa_bits: int):
+    """Table of a LUT for `func` on input type `in_type`.
+
+    Returns dict: raw (list of ints at out_frac), cells (list of (lo_raw, hi_raw) input ranges),
+    err (max |table - f| over the input range, float), shift / raw_lo (uniform grids).
+    """
+    f = FUNCS[func][0]
+    sc = 2.0 ** -in_type.frac
+    cells = []
+    info = {}
+    if func == "psi":
+        m = mantissa_bits
+        amax = max(-in_type.raw_min, in_type.raw_max)
+        cells = [(a, a) for a in range(min(1 << m, amax + 1))]
+        p = m
+        while (1 << p) <= amax:
+            for mant in range(1 << m):
+                lo = ((1 << m) + mant) << (p - m)
+                hi = (((1 << m) + mant + 1) << (p - m)) - 1
+                cells.append((lo, min(hi, amax)) if lo <= amax else (amax, amax))
+            p += 1
+    else:
+        half = FUNCS[func][3]
+        s = min(in_type.frac, UNIFORM_STEP_BITS)
+        shift = in_type.frac - s
+        raw_lo = -half << in_type.frac
+        n = (2 * half) << s
+        for k in range(n):
+            lo, hi = raw_lo + (k << shift), raw_lo + ((k + 1) << shift) - 1
+            if k == 0:
+                lo = min(lo, in_type.raw_min)
+            if k == n - 1:
+                hi = max(hi, in_type.raw_max)
+            lo, hi = max(lo, in_type.raw_min), min(hi, in_type.raw_max)
+            cells.append((lo, hi) if lo <= hi else (hi, hi))
+        info.update(shift=shift, raw_lo=raw_lo)
+    raw, err = [], 0.0
+    for lo, hi in cells:
+        flo, fhi = f(lo * sc), f(hi * sc)
+        q = round((flo + fhi) / 2 * 2.0 ** out_frac)
+        v = q * 2.0 ** -out_frac
+        raw.append(q)
+        err = max(err, abs(v - flo), abs(v - fhi))
+    info.update(raw=raw, cells=cells, err=err)
+    return info
+
+
+def psi_index(a, m: int):
+    """Table index of |raw| values `a` (int array) with m mantissa bits (see equihls_lut.h)."""
+    a = np.asarray(a)
+    out = np.empty(a.shape, dtype=np.int64)
+    small = a < (1 << m)
+    out[small] = a[small].astype(np.int64)
+    big = ~small
+    if big.any():
+        ab = a[big]
+        p = np.array([int(v).bit_length() - 1 for v in ab.ravel()], dtype=np.int64).reshape(ab.shape)
+        mant = np.array([int(v) >> int(s) for v, s in zip(ab.ravel(), (p - m).ravel())], dtype=np.int64).reshape(ab.shape)
+        out[big] = ((p - m + 1) << m) + mant - (1 << m)
+    return out
+
+
+class LUT(Block):
+    """y = f(x) by table; attrs: func (psi|sigmoid|tanh), frac (output fractional bits), mantissa_bits."""
+
+    op = "LUT"
+    header = "equihls_lut.h"
+
+    def table(self, node, types):
+        return build_table(node.attrs["func"], types[node.inputs[0]], node.attrs["frac"], node.attrs.get("mantissa_bits", 6))
+
+    def acc_range(self, g, node, types, qconst):
+        raw = self.table(node, types)["raw"]
+        if FUNCS[node.attrs["func"]][2] and node.attrs["func"] == "psi":
+            t = max(abs(v) for v in raw)
+            return -t, t, node.attrs["frac"]
+        return min(raw), max(raw), node.attrs["frac"]
+
+    def twin(self, g, node, raws, types, qconst, acc_frac):
+        tab = self.table(node, types)
+        table = np.array(tab["raw"], dtype=np.int64)
+        x = raws[node.inputs[0]]
+        if node.attrs["func"] == "psi":
+            neg = x < 0
+            a = np.where(neg, -x, x)
+            t = table[psi_index(a, node.attrs.get("mantissa_bits", 6))]
+            return np.where(neg, -t, t)
+        idx = (as_dtype(x, 64) - tab["raw_lo"]) >> tab["shift"]
+        idx = np.clip(idx.astype(np.int64), 0, len(table) - 1)
+        return table[idx]
+
+    def error(self, g, node, errs, mags, types, qconst):
+        return FUNCS[node.attrs["func"]][1] * errs[node.inputs[0]] + self.table(node, types)["err"]
+
+    def error_elem(self, g, node, E, V, types, qconst, consts):
+        # |LUT(x_f) - f(x)| <= |LUT(x_f) - f(x_f)| + sup|f'| on [x_f - e, x_f + e] * e
+        x, e = V[node.inputs[0]], E[node.inputs[0]]
+        func = node.attrs["func"]
+        out = self.twin(g, node, {node.inputs[0]: types[node.inputs[0]].from_float(x)[0]}, types, qconst, 0)
+        table = np.asarray(out, dtype=np.float64) * 2.0 ** -node.attrs["frac"]
+        f = np.vectorize(FUNCS[func][0], otypes=[np.float64])(x)
+        near = np.maximum(np.abs(x) - e, 0.0)
+        if func == "psi":
+            slope = 1.0 / (1.0 + near)
+        elif func == "tanh":
+            slope = 1.0 - np.tanh(near) ** 2
+        else:
+            s = 1.0 / (1.0 + np.exp(-near))
+            slope = s * (1.0 - s)
+        return np.abs(table - f) + slope * e, np.abs(f)
+
+    def cpp_config(self, g, node, ctx):
+        tab = self.table(node, types=ctx["types"])
+        n = size(g.shapes[node.inputs[0]])
+        it = ctx["types"][node.inputs[0]]
+        body = (f"    static const unsigned n_elem = {n};\n    static const int in_width = {it.width};\n"
+                f"    static const bool in_signed = {'true' if it.signed else 'false'};\n")
+        if node.attrs["func"] == "psi":
+            tt = FixedType(max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1,
+                           max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1 - node.attrs["frac"])
+            body += f"    static const int mantissa_bits = {node.attrs.get('mantissa_bits', 6)};\n"
+        else:
+            tt = FixedType.parse(ctx["out_t_cpp"])
+            body += (f"    static const long long raw_lo = {tab['raw_lo']}LL;\n"
+                     f"    static const int shift = {tab['shift']};\n"
+                     f"    static const unsigned n_table = {len(tab['raw'])};\n")
+        body += f"    typedef {tt.cpp()} table_t;\n"
+        vals = [_fixed_literal(v, tt.frac) for v in tab["raw"]]
+        return body + cpp_table("table", "table_t", vals)
+
+    def cpp_call(self, g, node, ctx):
+        fn = "lut_log_odd" if node.attrs["func"] == "psi" else "lut_uniform"
+        return "equihls::%s<{in0_t}, {out_t}, {config}>({in0}, {out});" % fn
+
+
+def _fixed_literal(raw: int, frac: int) -> str:
+    """Exact decimal literal of raw * 2^-frac (dyadic rationals have finite decimals)."""
+    if frac <= 0:
+        return str(raw << -frac)
+    from decimal import Decimal
+    d = Decimal(raw) / (Decimal(2) ** frac)
+    return format(d, "f")

@@ -1,0 +1,41 @@
+"""Model of ip_blocks/equihls_reduce.h: exact sum pooling through a constant index table."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Block, as_dtype, cpp_table, size
+
+
+class ReduceSum(Block):
+    """y[j] = sum_t x[src[j * n_reduce + t]]. Exact; bit growth ceil(log2 n_reduce)."""
+
+    op = "ReduceSum"
+    header = "equihls_reduce.h"
+
+    def acc_range(self, g, node, types, qconst):
+        t, n = types[node.inputs[0]], node.attrs["n_reduce"]
+        return n * t.raw_min, n * t.raw_max, t.frac
+
+    def twin(self, g, node, raws, types, qconst, acc_frac):
+        n = node.attrs["n_reduce"]
+        x = as_dtype(raws[node.inputs[0]], types[node.inputs[0]].width + int(n).bit_length() + 1)
+        src = np.asarray(node.attrs["src"])
+        return x[:, src].reshape(x.shape[0], -1, n).sum(axis=2)
+
+    def error(self, g, node, errs, mags, types, qconst):
+        return node.attrs["n_reduce"] * errs[node.inputs[0]]
+
+    def error_elem(self, g, node, E, V, types, qconst, consts):
+        n, src, x = node.attrs["n_reduce"], np.asarray(node.attrs["src"]), node.inputs[0]
+        e = E[x][:, src].reshape(E[x].shape[0], -1, n).sum(axis=2)
+        return e, np.abs(V[x][:, src]).reshape(V[x].shape[0], -1, n).sum(axis=2)
+
+    def cpp_config(self, g, node, ctx):
+        src = np.asarray(node.attrs["src"]).tolist()
+        n = node.attrs["n_reduce"]
+        return (f"    static const unsigned n_in = {size(g.shapes[node.inputs[0]])};\n"
+                f"    static const unsigned n_out = {len(src) // n};\n    static const unsigned n_reduce = {n};\n"
+                f"    typedef {ctx['accum_t']} accum_t;\n" + cpp_table("src", "unsigned", src))
+
+    def cpp_call(self, g, node, ctx):
+        return "equihls::reduce_sum<{in0_t}, {out_t}, {config}>({in0}, {out});"

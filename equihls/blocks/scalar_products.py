@@ -1,0 +1,67 @@
+"""Model of ip_blocks/equihls_scalar_products.h: pairwise products under a diagonal ±1 metric."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Block, as_dtype, mag, per_event
+
+
+class ScalarProducts(Block):
+    """out[i,j] = sum_d metric[d] x[i,d] x[j,d]; input (1, N, D) -> output (1, N, N). Exact."""
+
+    op = "ScalarProducts"
+    header = "equihls_scalar_products.h"
+
+    def acc_range(self, g, node, types, qconst):
+        t = types[node.inputs[0]]
+        lo, hi = t.raw_min, t.raw_max
+        sq_hi = max(lo * lo, hi * hi)              # x_i*x_i in [0, sq_hi]
+        cross = [lo * lo, lo * hi, hi * hi]        # x_i*x_j, i != j
+        c_lo, c_hi = min(cross), max(cross)
+        # a diagonal element is sum of squares; an off-diagonal one a sum of cross products
+        pos = sum(1 for m in node.attrs["metric"] if m > 0)
+        neg = len(node.attrs["metric"]) - pos
+        diag = (-neg * sq_hi, pos * sq_hi)
+        off = (pos * c_lo - neg * c_hi, pos * c_hi - neg * c_lo)
+        n = per_event(g.shapes[node.inputs[0]])[0]
+        lo_r, hi_r = (min(diag[0], off[0]), max(diag[1], off[1])) if n > 1 else diag
+        return lo_r, hi_r, 2 * t.frac
+
+    def twin(self, g, node, raws, types, qconst, acc_frac):
+        n, d = per_event(g.shapes[node.inputs[0]])
+        t = types[node.inputs[0]]
+        x = as_dtype(raws[node.inputs[0]], 2 * t.width + 3).reshape(-1, n, d)
+        m = np.array(node.attrs["metric"], dtype=np.int64).astype(x.dtype)
+        out = np.einsum("bid,d,bjd->bij", x, m, x) if x.dtype != object else _gram_object(x, m)
+        return out.reshape(x.shape[0], n * n)
+
+    def error(self, g, node, errs, mags, types, qconst):
+        e = errs[node.inputs[0]]
+        m = mags[node.inputs[0]]
+        return len(node.attrs["metric"]) * (2 * m * e + e * e)
+
+    def error_elem(self, g, node, E, V, types, qconst, consts):
+        n, d = per_event(g.shapes[node.inputs[0]])
+        x, e = np.abs(V[node.inputs[0]]).reshape(-1, n, d), E[node.inputs[0]].reshape(-1, n, d)
+        xe = np.einsum("bid,bjd->bij", x, e)
+        err = xe + xe.transpose(0, 2, 1) + np.einsum("bid,bjd->bij", e, e)
+        return err.reshape(x.shape[0], -1), np.einsum("bid,bjd->bij", x, x).reshape(x.shape[0], -1)
+
+    def cpp_config(self, g, node, ctx):
+        n, d = per_event(g.shapes[node.inputs[0]])
+        mask = sum(1 << k for k, s in enumerate(node.attrs["metric"]) if s < 0)
+        return (f"    static const unsigned n_vectors = {n};\n    static const unsigned n_dims = {d};\n"
+                f"    static const unsigned neg_mask = {mask};\n    typedef {ctx['accum_t']} accum_t;\n")
+
+    def cpp_call(self, g, node, ctx):
+        return "equihls::scalar_products<{in0_t}, {out_t}, {config}>({in0}, {out});"
+
+
+def _gram_object(x, m):
+    """Object-dtype (Python int) Gram matrix: numpy einsum does not support object arrays."""
+    b, n, d = x.shape
+    out = np.empty((b, n, n), dtype=object)
+    for i in range(n):
+        for j in range(n):
+            out[:, i, j] = (x[:, i, :] * x[:, j, :] * m).sum(axis=1)
+    return out

@@ -1,0 +1,54 @@
+"""Model of ip_blocks/equihls_unary.h: relu, negation and explicit casts."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Block, size
+
+OPS = ("relu", "neg", "cast")
+
+
+class Unary(Block):
+    """relu (exact), neg (exact, +1 integer bit), cast (rounds to the output type)."""
+
+    op = "Unary"
+    header = "equihls_unary.h"
+
+    def rounds(self, node):
+        return node.attrs["op"] == "cast"
+
+    def acc_range(self, g, node, types, qconst):
+        t = types[node.inputs[0]]
+        op = node.attrs["op"]
+        if op == "relu":
+            return max(t.raw_min, 0), max(t.raw_max, 0), t.frac
+        if op == "neg":
+            return -t.raw_max, -t.raw_min, t.frac
+        return t.raw_min, t.raw_max, t.frac
+
+    def twin(self, g, node, raws, types, qconst, acc_frac):
+        x = raws[node.inputs[0]]
+        op = node.attrs["op"]
+        if op == "relu":
+            return np.where(x > 0, x, 0).astype(x.dtype)
+        if op == "neg":
+            return -x
+        return x
+
+    def error(self, g, node, errs, mags, types, qconst):
+        return errs[node.inputs[0]]
+
+    def error_elem(self, g, node, E, V, types, qconst, consts):
+        e, v = E[node.inputs[0]], V[node.inputs[0]]
+        if node.attrs["op"] == "relu":
+            # if x_fixed <= -e the float value is negative too: both outputs are 0
+            return np.where(v > -e, e, 0.0), 0 * v
+        return e, 0 * v
+
+    def cpp_config(self, g, node, ctx):
+        return (f"    static const unsigned n_elem = {size(g.shapes[node.inputs[0]])};\n"
+                f"    static const unsigned op = {OPS.index(node.attrs['op'])}; // {node.attrs['op']}\n"
+                f"    typedef {ctx['accum_t']} accum_t;\n")
+
+    def cpp_call(self, g, node, ctx):
+        return "equihls::unary<{in0_t}, {out_t}, {config}>({in0}, {out});"

@@ -1,0 +1,128 @@
+"""Command-line interface (thin: argument parsing and printing only)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from . import __version__, targets
+from .errors import EquihlsError
+
+
+def _cmd_compile(a):
+    from .fixedpoint import FixedType
+    from .project import compile_model
+
+    overrides = {}
+    for item in a.type or []:
+        name, _, t = item.partition("=")
+        if not t:
+            raise EquihlsError(f"--type expects TENSOR=ap_fixed<W,I>, got '{item}'")
+        overrides[name] = FixedType.parse(t)
+    compile_model(a.model, target=a.target, output_dir=a.output, clock_ns=a.clock_ns, input_type=a.input_type,
+                  default_type=a.default_type, weight_frac=a.weight_frac, samples=a.samples,
+                  n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb, type_overrides=overrides)
+    return 0
+
+
+def _read_input(spec: str, n_inputs: int):
+    path, _, key = spec.partition(":")
+    if not os.path.exists(path):
+        raise EquihlsError(f"{path}: no such file")
+    try:
+        data = np.load(path)
+    except Exception as e:
+        raise EquihlsError(f"{path}: cannot read ({e})") from None
+    if isinstance(data, np.ndarray):
+        return [data]
+    if key:
+        if key not in data.files:
+            raise EquihlsError(f"{path}: no array '{key}' (has {data.files})")
+        return [data[key]]
+    if n_inputs == 1:
+        k = "x" if "x" in data.files else data.files[0]
+        return [data[k]]
+    return [data[k] for k in data.files[:n_inputs]]
+
+
+def _cmd_csim(a):
+    from .csim import range_report
+    from .project import Project
+
+    p = Project(a.project)
+    xs = _read_input(a.input, len(p.inputs))
+    for k, (x, spec) in enumerate(zip(xs, p.inputs)):
+        rep = range_report(np.asarray(x, dtype=np.float64).reshape(len(x), -1) if np.isfinite(x).all() else np.zeros((1, 1)),
+                           p.input_type(k))
+        if rep["n_out_of_range"]:
+            print(f"warning: input '{spec['onnx_name']}': {rep['n_out_of_range']} values outside {spec['type']} "
+                  f"[{rep['type_min']}, {rep['type_max']}] (max |x| = {rep['max_abs']}); first rows {rep['rows']}",
+                  file=sys.stderr)
+    ys = p.run(*xs)
+    if a.output:
+        np.save(a.output, ys[0])
+        print(f"wrote {a.output}: shape {list(ys[0].shape)} ({p.outputs[0]['type']})")
+    else:
+        np.set_printoptions(threshold=50, linewidth=120)
+        for o, y in zip(p.outputs, ys):
+            print(f"{o['onnx_name']} [{o['type']}] shape {list(y.shape)}:\n{y}")
+    return 0
+
+
+def _cmd_targets(a):
+    print(targets.table())
+    return 0
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="equihls", description="Compile equivariant neural networks (ONNX) into "
+                                 "fixed-point HLS firmware for trigger FPGAs, with bit-accurate C simulation.")
+    ap.add_argument("--version", action="version", version=f"equihls {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("compile", help="compile an ONNX model into a self-checked Vitis HLS project")
+    c.add_argument("model", help="ONNX file")
+    c.add_argument("--target", default="vu9p", help="FPGA target (see `equihls targets`); default vu9p")
+    c.add_argument("-o", "--output", help="project directory (default hls_projects/<model>_<target>)")
+    c.add_argument("--clock-ns", type=float, help="clock period in ns (default: the target's)")
+    c.add_argument("--input-type", default="ap_fixed<16,12>", help="type of the input port (default ap_fixed<16,12>)")
+    c.add_argument("--default-type", default="ap_fixed<18,8,AP_RND>",
+                   help="fractional bits and rounding of tensors that must round (dense, mul, LUT outputs); "
+                        "integer bits always come from the interval analysis (default ap_fixed<18,8,AP_RND>)")
+    c.add_argument("--weight-frac", type=int, default=12, help="max fractional bits of constants (default 12)")
+    c.add_argument("--type", action="append", metavar="TENSOR=TYPE", help="override the type of one tensor")
+    c.add_argument("--samples", help="sample inputs for the self-check (.npy, or .npz keyed by input name)")
+    c.add_argument("--n-samples", type=int, default=256, help="generated samples when --samples is not given")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--tolerance-lsb", type=float, help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
+    c.set_defaults(fn=_cmd_compile)
+
+    s = sub.add_parser("csim", help="bit-accurate C simulation of a compiled project")
+    s.add_argument("project", help="project directory")
+    s.add_argument("--input", required=True, help="X.npy or X.npz[:key]")
+    s.add_argument("-o", "--output", help="write the outputs to this .npy")
+    s.set_defaults(fn=_cmd_csim)
+
+    t = sub.add_parser("targets", help="list the known FPGA targets")
+    t.set_defaults(fn=_cmd_targets)
+    return ap
+
+
+def main(argv=None) -> int:
+    """Entry point of the `equihls` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except EquihlsError as e:
+        print(f"equihls: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # type strings, widths
+        print(f"equihls: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Bit-accurate C simulation of a generated project with g++ (no vendor tools).
+
+equihls builds its own batch bridge next to hls4ml's: one ctypes call runs a whole batch, and
+inputs are converted double -> input type inside C++ exactly as the hardware port would see them.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from .errors import EquihlsError, InputError
+
+LIB_NAME = "equihls_csim.so"
+BRIDGE = "equihls_csim_bridge.cpp"
+CXXFLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-w"]
+
+
+def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
+    """Write the batch bridge. inputs/outputs: lists of (C type name, per-event size)."""
+    args = [f"const double *x{k}" for k in range(len(inputs))] + [f"double *y{k}" for k in range(len(outputs))]
+    lines = ["// equihls batch C-simulation bridge: runs n events through the top function.",
+             f'#include "firmware/{top}.h"', "", 'extern "C" {', "",
+             f"int equihls_run({', '.join(args)}, int n) {{",
+             "    for (int e = 0; e < n; e++) {"]
+    for k, (t, s) in enumerate(inputs):
+        lines += [f"        {t} in{k}[{s}];", f"        for (int i = 0; i < {s}; i++) in{k}[i] = x{k}[(long)e * {s} + i];"]
+    for k, (t, s) in enumerate(outputs):
+        lines.append(f"        {t} out{k}[{s}];")
+    call = ", ".join([f"in{k}" for k in range(len(inputs))] + [f"out{k}" for k in range(len(outputs))])
+    lines.append(f"        {top}({call});")
+    for k, (t, s) in enumerate(outputs):
+        lines.append(f"        for (int i = 0; i < {s}; i++) y{k}[(long)e * {s} + i] = out{k}[i].to_double();")
+    lines += ["    }", "    return 0;", "}", "", "}", ""]
+    with open(os.path.join(project_dir, BRIDGE), "w") as f:
+        f.write("\n".join(lines))
+
+
+def build(project_dir: str, top: str, log_path: str):
+    """Compile firmware + bridge into equihls_csim.so with g++; raise with the log on failure."""
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise EquihlsError("g++ not found: the C simulation needs g++ (apt-get install g++)")
+    cmd = [cxx, *CXXFLAGS, "-Ifirmware/ap_types", "-Ifirmware", f"firmware/{top}.cpp", BRIDGE, "-o", LIB_NAME]
+    with open(log_path, "w") as log:
+        log.write(" ".join(cmd) + "\n")
+        log.flush()
+        r = subprocess.run(cmd, cwd=project_dir, stdout=log, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        with open(log_path) as f:
+            tail = "".join(l for l in f.readlines() if "error" in l)[-3000:]
+        raise EquihlsError(f"g++ failed building the C simulation of {project_dir} (log: {log_path}):\n{tail}")
+
+
+class CSim:
+    """A loaded C simulation. `run(*xs)` takes float64 arrays [batch, ...] per input."""
+
+    def __init__(self, project_dir: str, in_sizes: list, out_sizes: list):
+        src = os.path.join(project_dir, LIB_NAME)
+        if not os.path.exists(src):
+            raise EquihlsError(f"{project_dir}: no compiled C simulation ({LIB_NAME}); re-run equihls compile")
+        # dlopen caches by path: load a private copy so a rebuilt library is really reloaded
+        fd, self._path = tempfile.mkstemp(suffix=".so", prefix="equihls_csim_")
+        os.close(fd)
+        shutil.copyfile(src, self._path)
+        self._lib = ctypes.CDLL(self._path)
+        self.in_sizes, self.out_sizes = list(in_sizes), list(out_sizes)
+
+    def run(self, *xs) -> list:
+        """Run a batch; returns one float64 array [batch, out_size] per output."""
+        n = xs[0].shape[0]
+        ins = [np.ascontiguousarray(np.asarray(x, dtype=np.float64).reshape(n, s)) for x, s in zip(xs, self.in_sizes)]
+        outs = [np.zeros((n, s), dtype=np.float64) for s in self.out_sizes]
+        ptr = ctypes.POINTER(ctypes.c_double)
+        args = [a.ctypes.data_as(ptr) for a in ins + outs] + [ctypes.c_int(n)]
+        self._lib.equihls_run(*args)
+        return outs
+
+    def __del__(self):
+        try:
+            os.unlink(self._path)
+        except Exception:
+            pass
+
+
+def check_finite(x: np.ndarray, name: str):
+    """Refuse NaN/Inf, naming the first offending row (event) index."""
+    bad = ~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise InputError(f"input '{name}': {len(rows)} event(s) contain NaN or Inf; first at row {rows[0]}")
+
+
+def range_report(x: np.ndarray, t) -> dict:
+    """Count values outside the input type's range (they will saturate or wrap in hardware)."""
+    flat = x.reshape(-1)
+    out = (flat < t.min) | (flat > t.max)
+    return {"n_out_of_range": int(out.sum()), "max_abs": float(np.abs(flat).max()) if flat.size else 0.0,
+            "type_min": t.min, "type_max": t.max,
+            "rows": [int(r) for r in np.flatnonzero(out.reshape(x.shape[0], -1).any(axis=1))[:10]]}

@@ -1,0 +1,27 @@
+"""Graph passes. Each pass is a function `pass_(graph) -> bool` (True if it changed the graph)
+with one concern; `run_all` applies them in order, to a fixed point where that matters."""
+from .lower_linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
+from .lower_ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
+from .recognize import recognize_psi, recognize_scalar_products
+from .refuse import refuse_unlowered
+
+RECOGNITION = [recognize_scalar_products, recognize_psi]
+LOWERING = [lower_gemm, lower_matmul_const, fuse_bias_into_dense, lower_unary, lower_elementwise,
+            lower_reductions, lower_routing]
+CLEANUP = [elide_identity_routes]
+
+
+def run_all(g, log=None):
+    """Recognition to a fixed point, then lowering, then the refusal check. Returns the pass log."""
+    log = [] if log is None else log
+    for group in (RECOGNITION, LOWERING, CLEANUP):
+        changed = True
+        while changed:
+            changed = False
+            for p in group:
+                if p(g):
+                    log.append(p.__name__)
+                    g.remove_dead()
+                    changed = True
+    refuse_unlowered(g)
+    return log

@@ -1,0 +1,30 @@
+"""The refusal check: after all passes, every node must be an equihls block."""
+from __future__ import annotations
+
+from ..errors import UnsupportedNodeError
+from .common import const
+
+REASONS = {
+    "Einsum": "equation '{equation}' is not a recognised scalar-product form (operands must be the same tensor "
+              "with a constant diagonal ±1 metric)",
+    "Log": "Log is supported only inside the psi pattern sgn(x)*log(1+|x|)",
+    "Sign": "Sign is supported only inside the psi pattern sgn(x)*log(1+|x|)",
+    "Abs": "Abs is supported only inside the psi pattern sgn(x)*log(1+|x|)",
+}
+
+
+def refuse_unlowered(g):
+    """Raise UnsupportedNodeError for the first node no pass lowered (in graph order)."""
+    for node in g.nodes:
+        if node.is_equihls:
+            continue
+        if node.op == "MatMul" and all(const(g, t) is None for t in node.inputs):
+            reason = "both inputs are runtime tensors and no equihls pattern matched"
+        elif node.op in REASONS:
+            reason = REASONS[node.op].format(**{k: v for k, v in node.attrs.items() if isinstance(v, str)})
+        elif node.domain and node.domain != "equihls":
+            reason = f"custom domain '{node.domain}' is not supported"
+        else:
+            reason = f"no equihls lowering for op {node.op}" + (
+                " with these inputs/attributes" if node.op in ("MatMul", "Gemm", "ReduceSum", "ReduceMean", "Div") else "")
+        raise UnsupportedNodeError(node, reason)

@@ -1,0 +1,124 @@
+"""Precision pass: an exact ap_fixed type for every tensor, by interval / bit-growth analysis.
+
+Rules:
+- Inputs get the user's input type. Constants get the fewest fractional bits (<= weight_frac)
+  that represent them exactly, else weight_frac bits rounded to nearest; their integer bits come
+  from their values.
+- Every block's pre-rounding result is exact (accum type = smallest type holding the interval of
+  reachable values). Exact blocks (scalar products, add/sub, pooling, routing, relu) output that
+  type. Blocks that multiply by non-integers (dense, mul, LUT, cast) round once to the default
+  type's fractional bits and rounding mode; their integer bits still come from the interval, so
+  no tensor can overflow for inputs inside the input type.
+- A per-tensor user override replaces the inferred type and is marked as such; such a tensor may
+  round or overflow, and the self-check reports it.
+- Alongside, an error bound against the real-arithmetic float model is propagated (absolute,
+  per tensor), which gives the self-check its tolerance.
+"""
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+
+from .blocks import block_for
+from .blocks.base import mag, round_error
+from .fixedpoint import FixedType, exact_type
+
+MAX_WIDTH = 96
+
+
+@dataclasses.dataclass
+class Precision:
+    """Result of the precision pass.
+
+    types: tensor -> FixedType (runtime tensors and constants); acc: node name -> accumulator type;
+    acc_frac: node name -> fractional bits of the exact result; qconst: constant -> raw ints (flat);
+    errs: tensor -> bound on |fixed - float model| (value units); overridden: tensors whose type the
+    user set; lut_err: node name -> table error of LUT nodes.
+    """
+
+    types: dict
+    acc: dict
+    acc_frac: dict
+    qconst: dict
+    errs: dict
+    overridden: set
+    default_type: FixedType
+    weight_frac: int
+
+
+def quantize_const(c: np.ndarray, weight_frac: int) -> tuple[FixedType, np.ndarray, float]:
+    """(type, raw ints flat, max quantisation error) of a constant array."""
+    c = np.asarray(c, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(c)):
+        raise ValueError("constant contains NaN or Inf")
+    for f in range(0, weight_frac + 1):
+        s = c * 2.0 ** f
+        if np.all(s == np.round(s)) and np.all(np.abs(s) < 2**53):
+            raw = np.array([int(v) for v in s], dtype=object)
+            break
+    else:
+        f = weight_frac
+        raw = np.array([int(np.round(v)) for v in c * 2.0 ** f], dtype=object)
+    lo, hi = (int(raw.min()), int(raw.max())) if raw.size else (0, 0)
+    t = exact_type(min(lo, 0), max(hi, 0), f)
+    err = float(np.max(np.abs(c - raw.astype(np.float64) * 2.0 ** -f))) if raw.size else 0.0
+    raw = raw.astype(np.int64) if t.width <= 62 else raw
+    return t, raw, err
+
+
+def _round_bound(v: int, f_from: int, f_to: int, mode: str) -> int:
+    """v * 2^-f_from rounded to f_to fractional bits with `mode` (monotone, so bounds map to bounds)."""
+    wide = FixedType(400, 400 - f_to, True, mode, "AP_WRAP")
+    return int(wide.quantize_raw(np.array([v], dtype=object), f_from)[0][0])
+
+
+def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
+          overrides: dict | None = None) -> Precision:
+    """Run the precision pass over an all-equihls graph (see module doc)."""
+    overrides = dict(overrides or {})
+    types, acc, acc_frac, qconst, errs = {}, {}, {}, {}, {}
+    for t in g.inputs:
+        types[t] = input_types[t]
+        errs[t] = 0.0
+    for name, c in g.consts.items():
+        types[name], qconst[name], _ = quantize_const(c, weight_frac)
+    for node in g.nodes:
+        blk = block_for(node)
+        if node.op == "LUT":
+            node.attrs.setdefault("frac", default_type.frac)
+        lo, hi, f = blk.acc_range(g, node, types, qconst)
+        a = exact_type(min(lo, 0), max(hi, 0), f)
+        out = node.outputs[0]
+        if blk.rounds(node) and f > default_type.frac:
+            rlo = _round_bound(lo, f, default_type.frac, default_type.rounding)
+            rhi = _round_bound(hi, f, default_type.frac, default_type.rounding)
+            o = exact_type(min(rlo, 0), max(rhi, 0), default_type.frac).with_modes(rounding=default_type.rounding)
+        else:
+            o = a
+        if out in overrides:
+            o = overrides[out]
+        if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
+            raise ValueError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
+                             f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
+        acc[node.name], acc_frac[node.name], types[out] = a, f, o
+    prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac)
+    prec.errs = error_bounds(g, prec, {t: mag(ty) for t, ty in types.items()})
+    return prec
+
+
+def error_bounds(g, prec: Precision, mags: dict) -> dict:
+    """Per-tensor bound on |fixed point - float model| given magnitude bounds `mags` (tensor ->
+    max |value|): the types' ranges for an a-priori bound, or values seen on samples for the
+    self-check's (much tighter) bound on those samples."""
+    errs = {t: 0.0 for t in g.inputs}
+    for c in g.consts:
+        t = prec.types[c]
+        errs[c] = float(np.max(np.abs(np.asarray(g.consts[c], dtype=np.float64).reshape(-1)
+                                      - t.to_float(np.asarray(prec.qconst[c]).reshape(-1)))))
+    for node in g.nodes:
+        out = node.outputs[0]
+        errs[out] = block_for(node).error(g, node, errs, mags, prec.types, prec.qconst) + \
+            round_error(prec.types[out], prec.acc_frac[node.name])
+    return errs

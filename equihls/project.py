@@ -1,0 +1,204 @@
+"""Compile an ONNX model into a self-checked Vitis HLS project, and load one back.
+
+Layout of a project directory:
+  build_prj.tcl, firmware/ (top function, parameters, weights, nnet_utils with the equihls IP
+  headers, ap_types), <top>_test.cpp + tb_data/ (testbench with sample inputs and expected
+  outputs), hls4ml's build_lib.sh, equihls_graph.onnx (the lowered graph), equihls.json (the
+  manifest), equihls_csim.so (the C simulation) and build.log.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+
+import numpy as np
+
+from . import __version__, frontend, passes, precision, selfcheck, targets
+from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
+from .errors import EquihlsError, SelfCheckError
+from .fixedpoint import FixedType
+from .hls import emit as emitter
+from .hls import extension
+
+MANIFEST = "equihls.json"
+TOP = "myproject"
+DEFAULT_INPUT_TYPE = "ap_fixed<16,12>"
+DEFAULT_TYPE = "ap_fixed<18,8,AP_RND>"
+DEFAULT_WEIGHT_FRAC = 12
+
+
+def default_output_dir(model_path: str, target: str) -> str:
+    """hls_projects/<model>_<target> under the current directory."""
+    stem = os.path.splitext(os.path.basename(model_path))[0]
+    return os.path.join("hls_projects", f"{stem}_{target}")
+
+
+def _hls4ml_model(onnx_graph, cname, out_dir, target, clock_ns, input_types, x_tb, y_tb):
+    import hls4ml
+
+    extension.register()
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+           "LayerName": {cname[i]: {"Precision": {"result": t.cpp()}} for i, t in input_types.items()}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        hm = hls4ml.converters.convert_from_onnx_model(
+            onnx_graph, output_dir=out_dir, project_name=TOP, backend="Vitis", part=target.part,
+            clock_period=clock_ns, io_type="io_parallel", hls_config=cfg, write_weights_txt=False,
+            input_data_tb=x_tb, output_data_tb=y_tb)
+        hm.write()
+    return hm
+
+
+def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None = None,
+                  clock_ns: float | None = None, input_type: str = DEFAULT_INPUT_TYPE,
+                  default_type: str = DEFAULT_TYPE, weight_frac: int = DEFAULT_WEIGHT_FRAC,
+                  samples: str | None = None, n_samples: int = 256, seed: int = 0,
+                  tolerance_lsb: float | None = None, type_overrides: dict | None = None,
+                  log=print) -> dict:
+    """Compile `model_path` for `target`; returns the manifest (also written to the project).
+
+    The project is built in '<dir>.partial' and renamed only after the self-check passes; on a
+    failed self-check it is kept as '<dir>.rejected' (no manifest) for inspection.
+    """
+    tgt = targets.get(target)
+    clock = float(clock_ns) if clock_ns else tgt.clock_ns
+    if clock <= 0:
+        raise EquihlsError(f"--clock-ns must be positive, got {clock}")
+    in_t, def_t = FixedType.parse(input_type), FixedType.parse(default_type)
+    g, model = frontend.load(model_path)
+    log_passes = passes.run_all(g)
+    prec = precision.infer(g, {i: in_t for i in g.inputs}, def_t, weight_frac, type_overrides)
+    out_dir = output_dir or default_output_dir(model_path, tgt.name)
+    onnx_names = list(g.inputs)
+
+    # sample events: quantised to the input type exactly as the hardware port does
+    x = selfcheck.load_samples(samples, g, onnx_names) if samples else selfcheck.sample_inputs(g, prec, n_samples, seed)
+    rng_rep = {}
+    x_q = {}
+    for name, a in x.items():
+        check_finite(a, name)
+        rng_rep[name] = range_report(a, prec.types[name])
+        raw, _ = prec.types[name].from_float(a.reshape(a.shape[0], -1))
+        x_q[name] = prec.types[name].to_float(raw).reshape(a.shape)
+    y_ref = selfcheck.run_onnxruntime(model.SerializeToString(), x_q)
+
+    onnx_graph, cname = emitter.emit(g, prec)
+    partial = out_dir.rstrip("/") + ".partial"
+    for d in (partial, out_dir.rstrip("/") + ".rejected"):
+        shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.dirname(os.path.abspath(partial)), exist_ok=True)
+    tb_dir = os.path.join(os.path.dirname(os.path.abspath(partial)), f".{os.path.basename(partial)}.tb")
+    os.makedirs(tb_dir, exist_ok=True)
+    try:
+        from . import twin
+        y_twin = twin.predict(g, prec, x_q)
+        x_tb, y_tb = os.path.join(tb_dir, "x.npy"), os.path.join(tb_dir, "y.npy")
+        first = g.inputs[0]
+        np.save(x_tb, x_q[first].reshape(x_q[first].shape[0], -1))
+        np.save(y_tb, y_twin[g.outputs[0]])
+        hm = _hls4ml_model(onnx_graph, cname, partial, tgt, clock, {i: in_t for i in g.inputs}, x_tb, y_tb)
+    finally:
+        shutil.rmtree(tb_dir, ignore_errors=True)
+    with open(os.path.join(partial, "equihls_graph.onnx"), "wb") as f:
+        f.write(onnx_graph.SerializeToString())
+    ins = [(v.type.name, v.size()) for v in hm.get_input_variables()]
+    outs = [(v.type.name, v.size()) for v in hm.get_output_variables()]
+    write_bridge(partial, TOP, ins, outs)
+    log(f"equihls: building C simulation ({len(g.nodes)} blocks) ...")
+    build_csim(partial, TOP, os.path.join(partial, "build.log"))
+    sim = CSim(partial, [s for _, s in ins], [s for _, s in outs])
+    y_csim = sim.run(*[x_q[i] for i in g.inputs])
+    rep = selfcheck.compare(g, prec, x_q, y_csim, y_ref, tolerance_lsb)
+    rep["input_range"] = rng_rep
+    rep["samples"] = os.path.basename(samples) if samples else f"generated (seed {seed}, uniform over the input type)"
+
+    manifest = _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs,
+                         dict(input_type=in_t.cpp(), default_type=def_t.cpp(), weight_frac=weight_frac))
+    log(selfcheck.format_report(rep))
+    if not rep["passed"]:
+        rejected = out_dir.rstrip("/") + ".rejected"
+        os.replace(partial, rejected)
+        with open(os.path.join(rejected, "selfcheck_failed.json"), "w") as f:
+            json.dump(rep, f, indent=1, sort_keys=True)
+        raise SelfCheckError(f"self-check failed for {model_path}: see above; project kept (without manifest) "
+                             f"in {rejected}. Use --tolerance-lsb to accept a larger error.")
+    with open(os.path.join(partial, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(partial, out_dir)
+    log(f"equihls: wrote {out_dir} (target {tgt.name}, part {tgt.part}, clock {clock} ns)")
+    manifest["project_dir"] = out_dir
+    return manifest
+
+
+def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options) -> dict:
+    tensors = {}
+    for t, ty in prec.types.items():
+        if g.is_const(t):
+            continue
+        prod = g.producer(t)
+        exact = prod is None or ty.frac >= prec.acc_frac.get(prod.name, 0)
+        tensors[cname.get(t, t)] = {"onnx_name": t, "type": ty.cpp(), "shape": list(g.shapes[t][1:]),
+                                   "exact": bool(exact), "user_override": t in prec.overridden,
+                                   "error_bound": prec.errs[t]}
+    return {
+        "equihls_version": __version__,
+        "model": {"file": os.path.basename(model_path), "sha256": frontend.sha256_file(model_path)},
+        "target": {"name": tgt.name, "part": tgt.part, "clock_ns": clock},
+        "top": TOP, "io_type": "io_parallel", "ii": 1,
+        "options": options,
+        "inputs": [{"name": cname[i], "onnx_name": i, "shape": list(g.shapes[i][1:]), "type": prec.types[i].cpp(),
+                    "size": s} for i, (_, s) in zip(g.inputs, ins)],
+        "outputs": [{"name": cname[o], "onnx_name": o, "shape": list(g.shapes[o][1:]), "type": prec.types[o].cpp(),
+                     "size": s} for o, (_, s) in zip(g.outputs, outs)],
+        "tensors": tensors,
+        "nodes": [{"name": n.name, "op": n.op, "attrs": {k: v for k, v in n.attrs.items() if isinstance(v, (str, int, float, tuple))},
+                   "inputs": n.inputs, "outputs": n.outputs, "accum_type": prec.acc[n.name].cpp()} for n in g.nodes],
+        "passes": log_passes,
+        "self_check": rep,
+    }
+
+
+class Project:
+    """A compiled project directory (reads equihls.json; runs the C simulation)."""
+
+    def __init__(self, project_dir: str):
+        path = os.path.join(project_dir, MANIFEST)
+        if not os.path.exists(path):
+            raise EquihlsError(f"{project_dir}: not an equihls project (no {MANIFEST}); run equihls compile first")
+        with open(path) as f:
+            self.manifest = json.load(f)
+        self.dir = project_dir
+        self.inputs = self.manifest["inputs"]
+        self.outputs = self.manifest["outputs"]
+        self._sim = None
+
+    def input_type(self, k: int = 0) -> FixedType:
+        return FixedType.parse(self.inputs[k]["type"])
+
+    def output_type(self, k: int = 0) -> FixedType:
+        return FixedType.parse(self.outputs[k]["type"])
+
+    @property
+    def sim(self) -> CSim:
+        if self._sim is None:
+            self._sim = CSim(self.dir, [i["size"] for i in self.inputs], [o["size"] for o in self.outputs])
+        return self._sim
+
+    def run(self, *xs) -> list:
+        """C-simulate float64 inputs [batch, *shape] (converted to the input type as hardware does);
+        returns outputs [batch, *shape]. NaN/Inf are refused with the row index."""
+        if len(xs) != len(self.inputs):
+            raise EquihlsError(f"project has {len(self.inputs)} inputs, got {len(xs)}")
+        arrs = []
+        for x, spec in zip(xs, self.inputs):
+            x = np.asarray(x, dtype=np.float64)
+            if tuple(x.shape[1:]) != tuple(spec["shape"]):
+                raise EquihlsError(f"input '{spec['onnx_name']}' has shape {list(x.shape)}, expected [batch, "
+                                   f"{', '.join(map(str, spec['shape']))}]")
+            check_finite(x, spec["onnx_name"])
+            arrs.append(x)
+        ys = self.sim.run(*arrs)
+        return [y.reshape(y.shape[0], *o["shape"]) for y, o in zip(ys, self.outputs)]

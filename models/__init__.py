@@ -1,0 +1,1 @@
+"""Bundled reference models and toy data generators for ``equihls``."""

@@ -1,0 +1,1 @@
+"""Event generators used to train the bundled reference models."""

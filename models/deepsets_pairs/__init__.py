@@ -1,0 +1,1 @@
+"""Deep Sets over pairwise Minkowski products (reference top tagger)."""
