@@ -154,7 +154,8 @@ def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs
         "outputs": [{"name": cname[o], "onnx_name": o, "shape": list(g.shapes[o][1:]), "type": prec.types[o].cpp(),
                      "size": s} for o, (_, s) in zip(g.outputs, outs)],
         "tensors": tensors,
-        "nodes": [{"name": n.name, "op": n.op, "attrs": {k: v for k, v in n.attrs.items() if isinstance(v, (str, int, float, tuple))},
+        "nodes": [{"name": n.name, "op": n.op, "attrs": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.attrs.items()
+                             if isinstance(v, (str, int, float, tuple, list))},
                    "inputs": n.inputs, "outputs": n.outputs, "accum_type": prec.acc[n.name].cpp()} for n in g.nodes],
         "passes": log_passes,
         "self_check": rep,

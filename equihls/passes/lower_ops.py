@@ -30,14 +30,17 @@ def is_pow2(c) -> bool:
 def elide_identity_routes(g) -> bool:
     """Drop Route nodes that copy their input unchanged (Reshape/Unsqueeze in flat memory).
 
-    A Route that writes a graph output is kept, so output names and shapes stay as in the model.
+    A Route that writes a graph output, or feeds an Eltwise, is kept (output names and shapes, and
+    broadcasting, stay as in the model).
     """
     changed = False
     for node in list(g.nodes):
         if node.op != "Route" or not node.is_equihls or node.outputs[0] in g.outputs:
             continue
         src = np.asarray(node.attrs["src"])
-        if len(src) == g.size(node.inputs[0]) and np.array_equal(src, np.arange(len(src))):
+        # Eltwise derives its broadcasting from the ONNX shape, so it must keep its input's shape
+        shape_free = all(c.op != "Eltwise" for c in g.consumers(node.outputs[0]))
+        if shape_free and len(src) == g.size(node.inputs[0]) and np.array_equal(src, np.arange(len(src))):
             g.nodes.remove(node)
             g.rename_tensor(node.outputs[0], node.inputs[0])
             changed = True
