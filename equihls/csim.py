@@ -19,7 +19,10 @@ LIB_NAME = "equihls_csim.so"
 BRIDGE = "equihls_csim_bridge.cpp"
 # NDEBUG: ap_types asserts abort some valid conversions (a source whose bits all lie below the
 # target's first dropped bit); Vitis HLS C-sim does not assert there either.
-CXXFLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG"]
+# -fno-gnu-unique and hidden visibility: every project defines config structs with the same names
+# (config2, ...) whose inline tables would otherwise be process-wide unique symbols, so a second
+# project loaded in the same process would silently use the first one's tables.
+CXXFLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG", "-fno-gnu-unique", "-fvisibility=hidden"]
 
 
 def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
@@ -27,7 +30,7 @@ def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
     args = [f"const double *x{k}" for k in range(len(inputs))] + [f"double *y{k}" for k in range(len(outputs))]
     lines = ["// equihls batch C-simulation bridge: runs n events through the top function.",
              f'#include "firmware/{top}.h"', "", 'extern "C" {', "",
-             f"int equihls_run({', '.join(args)}, int n) {{",
+             f"__attribute__((visibility(\"default\"))) int equihls_run({', '.join(args)}, int n) {{",
              "    for (int e = 0; e < n; e++) {"]
     for k, (t, s) in enumerate(inputs):
         lines += [f"        {t} in{k}[{s}];", f"        for (int i = 0; i < {s}; i++) in{k}[i] = x{k}[(long)e * {s} + i];"]
