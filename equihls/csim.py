@@ -22,7 +22,8 @@ BRIDGE = "equihls_csim_bridge.cpp"
 # -fno-gnu-unique and hidden visibility: every project defines config structs with the same names
 # (config2, ...) whose inline tables would otherwise be process-wide unique symbols, so a second
 # project loaded in the same process would silently use the first one's tables.
-CXXFLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG", "-fno-gnu-unique", "-fvisibility=hidden"]
+COMMON_CXXFLAGS = ["-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG", "-fno-gnu-unique"]
+CXXFLAGS = ["-O2", *COMMON_CXXFLAGS, "-fvisibility=hidden"]
 
 
 def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):

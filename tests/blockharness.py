@@ -11,6 +11,7 @@ import numpy as np
 from equihls import precision, twin
 from equihls.blocks import block_for
 from equihls.blocks.base import size
+from equihls.csim import COMMON_CXXFLAGS
 from equihls.hls.extension import IP_DIR
 from equihls.ir import Graph, Node
 
@@ -73,7 +74,7 @@ def build(cases, workdir) -> ctypes.CDLL:
     with open(path, "w") as f:
         f.write(src)
     lib = os.path.join(workdir, "blocks.so")
-    r = subprocess.run(["g++", "-O1", "-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG", "-fno-gnu-unique", f"-I{AP_TYPES}", f"-I{IP_DIR}", path,
+    r = subprocess.run(["g++", "-O1", *COMMON_CXXFLAGS, f"-I{AP_TYPES}", f"-I{IP_DIR}", path,
                         "-o", lib], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
     return ctypes.CDLL(lib)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from equihls.blocks.eltwise import broadcast_tables
 from equihls.fixedpoint import FixedType
 from tests.blockharness import Case, build, run_case
 
@@ -12,6 +13,12 @@ DEFAULT = FixedType.parse("ap_fixed<18,8,AP_RND>")
 def rand_type(rng, wmin=4, wmax=20):
     w = int(rng.integers(wmin, wmax + 1))
     return FixedType(w, int(rng.integers(1, w + 1)))
+
+
+def elt(op, sa, sb, so, **kw):
+    """Eltwise attrs with the broadcast tables the lowering pass would freeze."""
+    ia, ib = broadcast_tables(sa, sb, so)
+    return {"op": op, "ia": ia, "ib": ib, **kw}
 
 
 def scalar_product_cases():
@@ -53,11 +60,14 @@ def other_cases():
         ids.append(f"dense-{k}")
     for op in ("add", "sub", "mul", "max", "min"):
         ta, tb = rand_type(RNG), rand_type(RNG)
-        cases.append(Case("Eltwise", {"a": ((1, 3, 1, 4), ta), "b": ((1, 1, 3, 4), tb)}, {}, {"op": op}, (1, 3, 3, 4), DEFAULT))
+        cases.append(Case("Eltwise", {"a": ((1, 3, 1, 4), ta), "b": ((1, 1, 3, 4), tb)}, {}, elt(op, (1, 3, 1, 4), (1, 1, 3, 4), (1, 3, 3, 4)),
+                          (1, 3, 3, 4), DEFAULT))
         ids.append(f"eltwise-{op}")
-        cases.append(Case("Eltwise", {"a": ((1, 2, 5), ta)}, {"c": RNG.normal(size=(5,)) * 3}, {"op": op}, (1, 2, 5), DEFAULT))
+        cases.append(Case("Eltwise", {"a": ((1, 2, 5), ta)}, {"c": RNG.normal(size=(5,)) * 3}, elt(op, (1, 2, 5), (5,), (1, 2, 5)),
+                          (1, 2, 5), DEFAULT))
         ids.append(f"eltwise-const-{op}")
-    cases.append(Case("Eltwise", {"a": ((1, 2, 5), FixedType(14, 9))}, {"c": np.array(2.0 ** -5)}, {"op": "mul", "pow2": True},
+    cases.append(Case("Eltwise", {"a": ((1, 2, 5), FixedType(14, 9))}, {"c": np.array(2.0 ** -5)},
+                      elt("mul", (1, 2, 5), (), (1, 2, 5), pow2=True),
                       (1, 2, 5), DEFAULT))
     ids.append("eltwise-pow2")
     for k in range(3):

@@ -8,19 +8,22 @@ from .base import Block, align, as_dtype, cpp_table, mag, operand_range, size
 OPS = ("add", "sub", "mul", "max", "min")
 
 
-def broadcast_tables(g, node) -> tuple[np.ndarray, np.ndarray]:
-    """Flat source index in a and in b of every output element (numpy broadcasting)."""
-    out_shape = g.shapes[node.outputs[0]]
+def broadcast_tables(shape_a, shape_b, out_shape) -> tuple[np.ndarray, np.ndarray]:
+    """Flat source index in a and in b of every output element (numpy broadcasting).
+
+    Computed once when the node is lowered and stored as attrs ia/ib, so the block no longer
+    depends on the ONNX shapes of its operands (later passes may re-shape them freely)."""
     tabs = []
-    for t in node.inputs[:2]:
-        s = g.shapes[t]
+    for s in (shape_a, shape_b):
         idx = np.arange(size(s), dtype=np.int64).reshape(s)
         tabs.append(np.broadcast_to(idx, out_shape).reshape(-1))
     return tabs[0], tabs[1]
 
 
 class Eltwise(Block):
-    """out = a (op) b, op in add/sub/mul/max/min; a or b may be a constant. Exact but for mul."""
+    """out = a (op) b, op in add/sub/mul/max/min; a or b may be a constant. Exact but for mul.
+
+    attrs: op, pow2 (constant operand is ±2^k: exact shift), ia/ib (broadcast_tables)."""
 
     op = "Eltwise"
     header = "equihls_eltwise.h"
@@ -46,7 +49,7 @@ class Eltwise(Block):
         return min(alo, blo), min(ahi, bhi), f
 
     def twin(self, g, node, raws, types, qconst, acc_frac):
-        ia, ib = broadcast_tables(g, node)
+        ia, ib = node.attrs["ia"], node.attrs["ib"]
         ta, tb = (types[t] for t in node.inputs)
         bits = ta.width + tb.width + abs(ta.frac - tb.frac) + 2
         vals = []
@@ -79,7 +82,7 @@ class Eltwise(Block):
         return max(ea, eb)
 
     def error_elem(self, g, node, E, V, types, qconst, consts):
-        ia, ib = broadcast_tables(g, node)
+        ia, ib = node.attrs["ia"], node.attrs["ib"]
         a, b = node.inputs
         ea, eb = E[a][:, ia], E[b][:, ib]
         va, vb = np.abs(V[a][:, ia]), np.abs(V[b][:, ib])
@@ -91,7 +94,7 @@ class Eltwise(Block):
         return np.maximum(ea, eb), np.maximum(va, vb)
 
     def cpp_config(self, g, node, ctx):
-        ia, ib = broadcast_tables(g, node)
+        ia, ib = node.attrs["ia"], node.attrs["ib"]
         return (f"    static const unsigned n_a = {size(g.shapes[node.inputs[0]])};\n"
                 f"    static const unsigned n_b = {size(g.shapes[node.inputs[1]])};\n"
                 f"    static const unsigned n_out = {len(ia)};\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..blocks.eltwise import broadcast_tables
 from ..errors import UnsupportedNodeError
 from ..frontend import _eval_node
 from .common import const, eq_node, int_list, norm_axes
@@ -20,6 +21,12 @@ ROUTING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "
 OPSET = 17
 
 
+def eltwise_node(g, name, inputs, out, op, pow2=False):
+    """An Eltwise node with its broadcasting frozen into index tables from the current shapes."""
+    ia, ib = broadcast_tables(g.shapes[inputs[0]], g.shapes[inputs[1]], g.shapes[out])
+    return eq_node("Eltwise", name, inputs, [out], op=op, pow2=pow2, ia=ia, ib=ib)
+
+
 def is_pow2(c) -> bool:
     """True if every entry is 0 or ±2^k (multiplying by it is an exact shift)."""
     c = np.abs(np.asarray(c, dtype=np.float64)).reshape(-1)
@@ -30,17 +37,14 @@ def is_pow2(c) -> bool:
 def elide_identity_routes(g) -> bool:
     """Drop Route nodes that copy their input unchanged (Reshape/Unsqueeze in flat memory).
 
-    A Route that writes a graph output, or feeds an Eltwise, is kept (output names and shapes, and
-    broadcasting, stay as in the model).
+    A Route that writes a graph output is kept, so output names and shapes stay as in the model.
     """
     changed = False
     for node in list(g.nodes):
         if node.op != "Route" or not node.is_equihls or node.outputs[0] in g.outputs:
             continue
         src = np.asarray(node.attrs["src"])
-        # Eltwise derives its broadcasting from the ONNX shape, so it must keep its input's shape
-        shape_free = all(c.op != "Eltwise" for c in g.consumers(node.outputs[0]))
-        if shape_free and len(src) == g.size(node.inputs[0]) and np.array_equal(src, np.arange(len(src))):
+        if len(src) == g.size(node.inputs[0]) and np.array_equal(src, np.arange(len(src))):
             g.nodes.remove(node)
             g.rename_tensor(node.outputs[0], node.inputs[0])
             changed = True
@@ -69,15 +73,15 @@ def lower_elementwise(g) -> bool:
             if np.any(c == 0):
                 raise UnsupportedNodeError(node, "division by a constant that contains zero")
             inv = g.add_const(node.name + "_reciprocal", 1.0 / c)
-            g.replace(node, [eq_node("Eltwise", node.name, [node.inputs[0], inv], node.outputs, op="mul",
-                                     pow2=is_pow2(1.0 / c))])
+            g.replace(node, [eltwise_node(g, node.name, [node.inputs[0], inv], node.outputs[0], "mul",
+                                          pow2=is_pow2(1.0 / c))])
             changed = True
         elif node.op in BINARY and len(node.inputs) == 2:
             if const(g, node.inputs[0]) is not None and const(g, node.inputs[1]) is not None:
                 continue
             consts = [const(g, t) for t in node.inputs if const(g, t) is not None]
-            g.replace(node, [eq_node("Eltwise", node.name, node.inputs, node.outputs, op=BINARY[node.op],
-                                     pow2=bool(consts) and is_pow2(consts[0]))])
+            g.replace(node, [eltwise_node(g, node.name, node.inputs, node.outputs[0], BINARY[node.op],
+                                          pow2=bool(consts) and is_pow2(consts[0]))])
             changed = True
         elif node.op == "Sum" and len(node.inputs) >= 2:
             acc, new = node.inputs[0], []
@@ -86,7 +90,7 @@ def lower_elementwise(g) -> bool:
                 out = node.outputs[0] if last else g.fresh(node.name + "_partial")
                 if not last:
                     g.shapes[out] = tuple(np.broadcast_shapes(g.shapes[acc], g.shapes[t]))
-                new.append(eq_node("Eltwise", node.name if last else g.fresh(node.name), [acc, t], [out], op="add"))
+                new.append(eltwise_node(g, node.name if last else g.fresh(node.name), [acc, t], out, "add"))
                 acc = out
             g.replace(node, new)
             changed = True
@@ -121,7 +125,7 @@ def lower_reductions(g) -> bool:
             g.shapes[tmp] = g.shapes[node.outputs[0]]
             c = g.add_const(node.name + "_inv_n", np.array(1.0 / n_red))
             g.replace(node, [eq_node("ReduceSum", g.fresh(node.name + "_sum"), node.inputs[:1], [tmp], src=src, n_reduce=n_red),
-                             eq_node("Eltwise", node.name, [tmp, c], node.outputs, op="mul", pow2=is_pow2(1.0 / n_red))])
+                             eltwise_node(g, node.name, [tmp, c], node.outputs[0], "mul", pow2=is_pow2(1.0 / n_red))])
         changed = True
     return changed
 
