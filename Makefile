@@ -27,9 +27,11 @@ test: install
 demo: install
 	$(VENV)/bin/equihls compile $(DEMO_MODEL) --target vu9p --samples $(DEMO_SAMPLES) -o $(DEMO_DIR)
 	$(VENV)/bin/equihls csim $(DEMO_DIR) --input $(DEMO_SAMPLES):x -o $(DEMO_DIR)/csim_logits.npy
+	$(VENV)/bin/equihls check $(DEMO_DIR)
 
 benchmark: install
 	$(PY) benchmarks/bench_compile.py
+	$(PY) benchmarks/bench_check.py
 
 clean:
 	rm -rf $(VENV) hls_projects/*/ .pytest_cache

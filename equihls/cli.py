@@ -16,16 +16,49 @@ def _cmd_compile(a):
     from .fixedpoint import FixedType
     from .project import compile_model
 
-    overrides = {}
-    for item in a.type or []:
-        name, _, t = item.partition("=")
-        if not t:
-            raise EquihlsError(f"--type expects TENSOR=ap_fixed<W,I>, got '{item}'")
-        overrides[name] = FixedType.parse(t)
+    def pairs(items, flag, what):
+        out = {}
+        for item in items or []:
+            name, _, t = item.partition("=")
+            if not t:
+                raise EquihlsError(f"{flag} expects {what}=ap_fixed<W,I,...>, got '{item}'")
+            out[name] = FixedType.parse(t)
+        return out
+
+    overrides = pairs(a.type, "--type", "TENSOR")
     compile_model(a.model, target=a.target, output_dir=a.output, clock_ns=a.clock_ns, input_type=a.input_type,
                   default_type=a.default_type, weight_frac=a.weight_frac, samples=a.samples,
-                  n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb, type_overrides=overrides)
+                  n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb, type_overrides=overrides,
+                  accum_overrides=pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry), input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
+                  output_perm=a.output_perm)
     return 0
+
+
+def _split(v):
+    """'a,b' -> ['a', 'b'] (irreps strings contain '+', never ','); None stays None."""
+    return [p.strip() for p in v.split(",") if p.strip()] if v else None
+
+
+def _cmd_check(a):
+    from . import check
+    from .project import Project
+
+    p = Project(a.project)
+    xs = None
+    if a.input:
+        xs = _read_input(a.input, len(p.inputs))
+    rep = check.run(p, groups=_split(a.group), xs=xs, n_events=a.events, n_elements=a.samples, seed=a.seed,
+                    tol_lsb=a.tol_lsb, tol_exact=a.tol_exact, max_rapidity=a.max_rapidity,
+                    time_reversal=a.time_reversal, input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
+                    output_perm=a.output_perm, progress=False if a.quiet else None)
+    print(check.format_report(rep))
+    text = json.dumps(rep, indent=1, sort_keys=True)
+    with open(os.path.join(p.dir, check.CHECK_FILE), "w") as f:
+        f.write(text)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(text)
+    return 0 if rep["passed"] else 1
 
 
 def _read_input(spec: str, n_inputs: int):
@@ -94,10 +127,20 @@ def build_parser():
                         "integer bits always come from the interval analysis (default ap_fixed<18,8,AP_RND>)")
     c.add_argument("--weight-frac", type=int, default=12, help="max fractional bits of constants (default 12)")
     c.add_argument("--type", action="append", metavar="TENSOR=TYPE", help="override the type of one tensor")
+    c.add_argument("--accum-type", action="append", metavar="NODE=TYPE",
+                   help="narrow the accumulator of one block (node name or its output tensor); it then rounds "
+                        "after every term, which can break exact invariance (equihls check shows it)")
     c.add_argument("--samples", help="sample inputs for the self-check (.npy, or .npz keyed by input name)")
     c.add_argument("--n-samples", type=int, default=256, help="generated samples when --samples is not given")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--tolerance-lsb", type=float, help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
+    c.add_argument("--symmetry", help="groups the model must respect, comma-separated: perm, so3, o3, lorentz, "
+                   "o13, translation (overrides ONNX metadata equihls.symmetry); recorded for `equihls check`")
+    c.add_argument("--input-rep", help="how each input's last axis transforms, comma-separated: 4vec, 3vec, scalar, "
+                   "an irreps string (1x0e+1x1o) or a Lorentz irrep ((1,1)); default 4vec/3vec by size")
+    c.add_argument("--output-rep", help="how each output transforms (default scalar = invariant)")
+    c.add_argument("--output-perm", choices=("invariant", "equivariant"),
+                   help="outputs under particle permutations (default invariant)")
     c.set_defaults(fn=_cmd_compile)
 
     s = sub.add_parser("csim", help="bit-accurate C simulation of a compiled project")
@@ -105,6 +148,26 @@ def build_parser():
     s.add_argument("--input", required=True, help="X.npy or X.npz[:key]")
     s.add_argument("-o", "--output", help="write the outputs to this .npy")
     s.set_defaults(fn=_cmd_csim)
+
+    k = sub.add_parser("check", help="equivariance certificate: C-sim under group transformations "
+                       "(exit 0 pass, 1 a line failed, 2 error)")
+    k.add_argument("project", help="project directory")
+    k.add_argument("--group", help="groups to check, comma-separated (default: those declared at compile)")
+    k.add_argument("--input", help="events X.npy or X.npz[:key] (default: the samples stored at compile)")
+    k.add_argument("--events", type=int, help="use the first N events")
+    k.add_argument("--samples", type=int, default=8, help="group elements sampled per line (default 8)")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--tol-lsb", type=float, default=2.0, help="continuous lines: allowed C-sim violation above the "
+                   "float64 floor, in output LSB, on every event (default 2)")
+    k.add_argument("--tol-exact", type=int, default=0, help="exact lines: allowed mismatching pairs (default 0)")
+    k.add_argument("--max-rapidity", type=float, default=1.0, help="boost rapidity bound (default 1)")
+    k.add_argument("--time-reversal", action="store_true", help="o13: include time reversal")
+    k.add_argument("--input-rep", help="override the declared input representations")
+    k.add_argument("--output-rep", help="override the declared output representations")
+    k.add_argument("--output-perm", choices=("invariant", "equivariant"))
+    k.add_argument("--json", help="also write the JSON report here (always written to the project)")
+    k.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(fn=_cmd_check)
 
     t = sub.add_parser("targets", help="list the known FPGA targets")
     t.set_defaults(fn=_cmd_targets)

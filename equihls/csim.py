@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,6 +24,7 @@ BRIDGE = "equihls_csim_bridge.cpp"
 # (config2, ...) whose inline tables would otherwise be process-wide unique symbols, so a second
 # project loaded in the same process would silently use the first one's tables.
 COMMON_CXXFLAGS = ["-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG", "-fno-gnu-unique"]
+MIN_EVENTS_PER_THREAD = 256
 CXXFLAGS = ["-O2", *COMMON_CXXFLAGS, "-fvisibility=hidden"]
 
 
@@ -77,14 +79,27 @@ class CSim:
         self.in_sizes, self.out_sizes = list(in_sizes), list(out_sizes)
 
     def run(self, *xs) -> list:
-        """Run a batch; returns one float64 array [batch, out_size] per output."""
+        """Run a batch; returns one float64 array [batch, out_size] per output.
+
+        Large batches are split over the CPU cores (ctypes releases the GIL during the call and
+        the generated top function keeps no state between events)."""
         n = xs[0].shape[0]
         ins = [np.ascontiguousarray(np.asarray(x, dtype=np.float64).reshape(n, s)) for x, s in zip(xs, self.in_sizes)]
         outs = [np.zeros((n, s), dtype=np.float64) for s in self.out_sizes]
-        ptr = ctypes.POINTER(ctypes.c_double)
-        args = [a.ctypes.data_as(ptr) for a in ins + outs] + [ctypes.c_int(n)]
-        self._lib.equihls_run(*args)
+        workers = min(os.cpu_count() or 1, max(1, n // MIN_EVENTS_PER_THREAD))
+        bounds = np.linspace(0, n, workers + 1).astype(int)
+        chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        if len(chunks) <= 1:
+            self._run_slice(ins, outs, 0, n)
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                list(pool.map(lambda ab: self._run_slice(ins, outs, *ab), chunks))
         return outs
+
+    def _run_slice(self, ins, outs, a: int, b: int):
+        ptr = ctypes.POINTER(ctypes.c_double)
+        args = [arr[a:b].ctypes.data_as(ptr) for arr in ins + outs] + [ctypes.c_int(b - a)]
+        self._lib.equihls_run(*args)
 
     def __del__(self):
         try:

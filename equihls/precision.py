@@ -35,7 +35,8 @@ class Precision:
     types: tensor -> FixedType (runtime tensors and constants); acc: node name -> accumulator type;
     acc_frac: node name -> fractional bits of the exact result; qconst: constant -> raw ints (flat);
     errs: tensor -> bound on |fixed - float model| (value units); overridden: tensors whose type the
-    user set; lut_err: node name -> table error of LUT nodes.
+    user set; acc_narrowed: node name -> user accumulator type (narrower than exact: the block
+    then rounds/wraps while it accumulates, see Block.twin_accumulate).
     """
 
     types: dict
@@ -46,6 +47,7 @@ class Precision:
     overridden: set
     default_type: FixedType
     weight_frac: int
+    acc_narrowed: dict = dataclasses.field(default_factory=dict)
 
 
 def quantize_const(c: np.ndarray, weight_frac: int) -> tuple[FixedType, np.ndarray, float]:
@@ -74,10 +76,38 @@ def _round_bound(v: int, f_from: int, f_to: int, mode: str) -> int:
     return int(wide.quantize_raw(np.array([v], dtype=object), f_from)[0][0])
 
 
+def _resolve_acc_overrides(g, acc_overrides: dict) -> dict:
+    """Map user keys (node name or its output tensor) to node names; refuse unknown keys and
+    blocks without a user-settable accumulator."""
+    by_key = {}
+    for node in g.nodes:
+        by_key[node.name] = by_key[node.outputs[0]] = node
+    out = {}
+    for key, t in acc_overrides.items():
+        node = by_key.get(key)
+        if node is None:
+            able = sorted(n.outputs[0] for n in g.nodes if block_for(n).accumulates)
+            raise ValueError(f"accumulator override '{key}': no such node or tensor (nodes with accumulators: "
+                             f"{', '.join(able) or 'none'})")
+        if not block_for(node).accumulates:
+            raise ValueError(f"accumulator override '{key}': {node.op} '{node.name}' has no accumulator to set")
+        out[node.name] = t
+    return out
+
+
 def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
-          overrides: dict | None = None) -> Precision:
-    """Run the precision pass over an all-equihls graph (see module doc)."""
+          overrides: dict | None = None, acc_overrides: dict | None = None) -> Precision:
+    """Run the precision pass over an all-equihls graph (see module doc).
+
+    overrides: tensor -> FixedType replacing the inferred type; acc_overrides: node name or output
+    tensor -> accumulator FixedType (blocks with `accumulates`, e.g. ScalarProducts)."""
     overrides = dict(overrides or {})
+    produced = {n.outputs[0] for n in g.nodes}
+    for t in overrides:
+        if t not in produced:
+            raise ValueError(f"type override '{t}': no such tensor computed by the model (tensors: "
+                             f"{', '.join(sorted(produced)[:20])}{' ...' if len(produced) > 20 else ''})")
+    narrowed = _resolve_acc_overrides(g, acc_overrides or {})
     types, acc, acc_frac, qconst, errs = {}, {}, {}, {}, {}
     for t in g.inputs:
         types[t] = input_types[t]
@@ -91,7 +121,14 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
         lo, hi, f = blk.acc_range(g, node, types, qconst)
         a = exact_type(min(lo, 0), max(hi, 0), f)
         out = node.outputs[0]
-        if blk.rounds(node) and f > default_type.frac:
+        if node.name in narrowed:
+            # the accumulator rounds once per term: results move by up to n_terms of its LSBs
+            a = narrowed[node.name]
+            k, fa = blk.n_terms(g, node), a.frac
+            lo_a = _round_bound(lo, f, fa, "AP_TRN") - k if fa < f else lo << (fa - f)
+            hi_a = _round_bound(hi, f, fa, "AP_TRN") + k if fa < f else hi << (fa - f)
+            o = exact_type(max(min(lo_a, 0), a.raw_min), min(max(hi_a, 0), a.raw_max), fa)
+        elif blk.rounds(node) and f > default_type.frac:
             rlo = _round_bound(lo, f, default_type.frac, default_type.rounding)
             rhi = _round_bound(hi, f, default_type.frac, default_type.rounding)
             o = exact_type(min(rlo, 0), max(rhi, 0), default_type.frac).with_modes(rounding=default_type.rounding)
@@ -103,7 +140,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
             raise ValueError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
                              f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
-    prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac)
+    prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed)
     prec.errs = error_bounds(g, prec, {t: mag(ty) for t, ty in types.items()})
     return prec
 
@@ -119,6 +156,9 @@ def error_bounds(g, prec: Precision, mags: dict) -> dict:
                                       - t.to_float(np.asarray(prec.qconst[c]).reshape(-1)))))
     for node in g.nodes:
         out = node.outputs[0]
-        errs[out] = block_for(node).error(g, node, errs, mags, prec.types, prec.qconst) + \
+        blk = block_for(node)
+        errs[out] = blk.error(g, node, errs, mags, prec.types, prec.qconst) + \
             round_error(prec.types[out], prec.acc_frac[node.name])
+        if node.name in prec.acc_narrowed:
+            errs[out] += blk.n_terms(g, node) * round_error(prec.acc[node.name], prec.acc_frac[node.name])
     return errs

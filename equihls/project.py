@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from . import __version__, frontend, passes, precision, selfcheck, targets
+from . import __version__, check, frontend, passes, precision, selfcheck, targets
 from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, SelfCheckError
 from .fixedpoint import FixedType
@@ -56,11 +56,14 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
                   default_type: str = DEFAULT_TYPE, weight_frac: int = DEFAULT_WEIGHT_FRAC,
                   samples: str | None = None, n_samples: int = 256, seed: int = 0,
                   tolerance_lsb: float | None = None, type_overrides: dict | None = None,
-                  log=print) -> dict:
+                  accum_overrides: dict | None = None, symmetry: list | None = None, input_reps: list | None = None, output_reps: list | None = None,
+                  output_perm: str | None = None, log=print) -> dict:
     """Compile `model_path` for `target`; returns the manifest (also written to the project).
 
     The project is built in '<dir>.partial' and renamed only after the self-check passes; on a
     failed self-check it is kept as '<dir>.rejected' (no manifest) for inspection.
+    symmetry / input_reps / output_reps / output_perm declare what `equihls check` certifies
+    (they override the ONNX metadata_props equihls.symmetry etc.; see check.declare_symmetry).
     """
     tgt = targets.get(target)
     clock = float(clock_ns) if clock_ns else tgt.clock_ns
@@ -68,8 +71,11 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         raise EquihlsError(f"--clock-ns must be positive, got {clock}")
     in_t, def_t = FixedType.parse(input_type), FixedType.parse(default_type)
     g, model = frontend.load(model_path)
+    sym = check.declare_symmetry({p.key: p.value for p in model.metadata_props},
+                                 [(i, g.shapes[i][1:]) for i in g.inputs], [(o, g.shapes[o][1:]) for o in g.outputs],
+                                 symmetry, input_reps, output_reps, output_perm)
     log_passes = passes.run_all(g)
-    prec = precision.infer(g, {i: in_t for i in g.inputs}, def_t, weight_frac, type_overrides)
+    prec = precision.infer(g, {i: in_t for i in g.inputs}, def_t, weight_frac, type_overrides, accum_overrides)
     out_dir = output_dir or default_output_dir(model_path, tgt.name)
     onnx_names = list(g.inputs)
 
@@ -103,6 +109,8 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         shutil.rmtree(tb_dir, ignore_errors=True)
     with open(os.path.join(partial, "equihls_graph.onnx"), "wb") as f:
         f.write(onnx_graph.SerializeToString())
+    shutil.copyfile(model_path, os.path.join(partial, check.SOURCE_MODEL))
+    _save_npz(os.path.join(partial, check.SAMPLES_FILE), x)
     ins = [(v.type.name, v.size()) for v in hm.get_input_variables()]
     outs = [(v.type.name, v.size()) for v in hm.get_output_variables()]
     write_bridge(partial, TOP, ins, outs)
@@ -116,6 +124,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
 
     manifest = _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs,
                          dict(input_type=in_t.cpp(), default_type=def_t.cpp(), weight_frac=weight_frac))
+    manifest["symmetry"] = sym
     log(selfcheck.format_report(rep))
     if not rep["passed"]:
         rejected = out_dir.rstrip("/") + ".rejected"
@@ -131,6 +140,19 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     log(f"equihls: wrote {out_dir} (target {tgt.name}, part {tgt.part}, clock {clock} ns)")
     manifest["project_dir"] = out_dir
     return manifest
+
+
+def _save_npz(path: str, arrays: dict):
+    """np.savez without zip timestamps varying between runs (byte-identical projects)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(arrays[name]))
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, buf.getvalue())
 
 
 def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options) -> dict:
@@ -156,7 +178,8 @@ def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs
         "tensors": tensors,
         "nodes": [{"name": n.name, "op": n.op, "attrs": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.attrs.items()
                              if isinstance(v, (str, int, float, tuple, list))},
-                   "inputs": n.inputs, "outputs": n.outputs, "accum_type": prec.acc[n.name].cpp()} for n in g.nodes],
+                   "inputs": n.inputs, "outputs": n.outputs, "accum_type": prec.acc[n.name].cpp(), "accum_user_override": n.name in prec.acc_narrowed}
+                  for n in g.nodes],
         "passes": log_passes,
         "self_check": rep,
     }

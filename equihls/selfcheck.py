@@ -135,3 +135,58 @@ def format_report(rep: dict) -> str:
     if rep.get("overflow"):
         lines.append(f"  overflow counts: {rep['overflow']}")
     return "\n".join(lines)
+
+
+def float64_model(model):
+    """A copy of an ONNX model computing in float64: float32 inputs, outputs, initializers,
+    Constant values and Cast targets (also inside local functions) become double. Used as the
+    float64 reference of the equivariance check; ONNX Runtime may still refuse an op without a
+    double kernel (the caller falls back to float32)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+
+    def tensor64(t):
+        if t.data_type != TensorProto.FLOAT:
+            return t
+        arr = numpy_helper.to_array(t).astype(np.float64)
+        return numpy_helper.from_array(arr, t.name)
+
+    def fix_value_infos(vis):
+        for vi in vis:
+            tt = vi.type.tensor_type
+            if tt.elem_type == TensorProto.FLOAT:
+                tt.elem_type = TensorProto.DOUBLE
+
+    def fix_nodes(nodes):
+        for node in nodes:
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.TENSOR:
+                    a.t.CopyFrom(tensor64(a.t))
+                elif a.type == onnx.AttributeProto.GRAPH:
+                    fix_graph(a.g)
+                elif a.name == "to" and node.op_type == "Cast" and a.i == TensorProto.FLOAT:
+                    a.i = TensorProto.DOUBLE
+            if node.op_type == "Constant":
+                for a in list(node.attribute):
+                    if a.name in ("value_float", "value_floats"):
+                        vals = [a.f] if a.name == "value_float" else list(a.floats)
+                        arr = np.array(vals[0] if a.name == "value_float" else vals, dtype=np.float64)
+                        node.attribute.remove(a)
+                        node.attribute.append(helper.make_attribute("value", numpy_helper.from_array(arr)))
+
+    def fix_graph(gr):
+        fix_value_infos(gr.input)
+        fix_value_infos(gr.output)
+        del gr.value_info[:]
+        inits = [tensor64(t) for t in gr.initializer]
+        del gr.initializer[:]
+        gr.initializer.extend(inits)
+        fix_nodes(gr.node)
+
+    fix_graph(m.graph)
+    for f in m.functions:
+        fix_nodes(f.node)
+    return m

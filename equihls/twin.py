@@ -15,7 +15,8 @@ def run(g, prec, inputs_raw: dict, trace: bool = False):
     Returns:
         (raws: tensor -> raw ints [batch, size], overflow: tensor -> count of values that did not
         fit the output type (only possible for user-overridden types)), plus with trace=True
-        accs: tensor -> exact pre-rounding raw ints at the node's accumulator fraction.
+        accs: tensor -> exact pre-rounding raw ints at the node's accumulator fraction (the exact
+        result even where the user narrowed the accumulator, so envelopes include that rounding).
     """
     batch = next(iter(inputs_raw.values())).shape[0]
     raws = dict(inputs_raw)
@@ -28,7 +29,14 @@ def run(g, prec, inputs_raw: dict, trace: bool = False):
         acc_raw = blk.twin(g, node, raws, prec.types, prec.qconst, prec.acc_frac[node.name])
         acc_raw = np.broadcast_to(acc_raw, (batch, acc_raw.shape[1]))
         out = node.outputs[0]
-        raws[out], overflow[out] = prec.types[out].quantize_raw(acc_raw, prec.acc_frac[node.name])
+        if node.name in prec.acc_narrowed:
+            acc_t = prec.acc_narrowed[node.name]
+            narrow, n_ovf = blk.twin_accumulate(g, node, raws, prec.types, acc_t)
+            raws[out], overflow[out] = prec.types[out].quantize_raw(narrow, acc_t.frac)
+            if n_ovf:
+                overflow[f"{node.name}.accum"] = n_ovf
+        else:
+            raws[out], overflow[out] = prec.types[out].quantize_raw(acc_raw, prec.acc_frac[node.name])
         if trace:
             accs[out] = acc_raw
     return (raws, overflow, accs) if trace else (raws, overflow)

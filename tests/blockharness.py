@@ -21,12 +21,12 @@ AP_TYPES = os.path.join(os.path.dirname(__import__("hls4ml").__file__), "templat
 class Case:
     """One block instance: graph with runtime inputs `ins` (name -> (shape, FixedType)) and consts."""
 
-    def __init__(self, op, ins, consts, attrs, out_shape, default_type, override=None, weight_frac=10):
+    def __init__(self, op, ins, consts, attrs, out_shape, default_type, override=None, weight_frac=10, accum=None):
         self.g = Graph([Node(op, "n", list(ins) + list(consts), ["y"], dict(attrs), "equihls")],
                        {**{k: s for k, (s, _) in ins.items()}, **{k: v.shape for k, v in consts.items()}, "y": out_shape},
                        consts, list(ins), ["y"])
         self.prec = precision.infer(self.g, {k: t for k, (_, t) in ins.items()}, default_type, weight_frac,
-                                    {"y": override} if override else None)
+                                    {"y": override} if override else None, {"n": accum} if accum else None)
         self.node = self.g.nodes[0]
 
     def random_raw(self, rng, n):

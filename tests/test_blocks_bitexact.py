@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from equihls.blocks import block_for
 from equihls.blocks.eltwise import broadcast_tables
 from equihls.fixedpoint import FixedType
 from tests.blockharness import Case, build, run_case
@@ -44,6 +45,21 @@ def narrowed_cases():
         ids.append(f"sp-narrow-{out.cpp()}")
         cases.append(Case("Unary", {"x": ((1, 12), FixedType(16, 6))}, {}, {"op": "cast"}, (1, 12), DEFAULT, out))
         ids.append(f"cast-{out.cpp()}")
+    return cases, ids
+
+
+def narrowed_accumulator_cases():
+    """User-narrowed accumulators: the block rounds/overflows after every term (C++ acc += term)."""
+    cases, ids = [], []
+    modes = [("AP_TRN", "AP_WRAP"), ("AP_RND", "AP_SAT"), ("AP_RND_CONV", "AP_WRAP"), ("AP_TRN_ZERO", "AP_SAT_SYM"),
+             ("AP_RND_INF", "AP_WRAP")]
+    for q, o in modes:
+        t = rand_type(RNG, 8, 14)
+        acc = FixedType(int(RNG.integers(8, 2 * t.width)), int(RNG.integers(2, 2 * t.integer + 2)), True, q, o)
+        for d, metric in ((3, (1, 1, 1)), (4, (1, -1, -1, -1))):
+            cases.append(Case("ScalarProducts", {"x": ((1, 5, d), t)}, {}, {"metric": metric}, (1, 5, 5), DEFAULT,
+                              accum=acc))
+            ids.append(f"sp-accum-{acc.cpp()}-D{d}")
     return cases, ids
 
 
@@ -93,7 +109,7 @@ def other_cases():
 
 
 CASES, IDS = [], []
-for f in (scalar_product_cases, narrowed_cases, other_cases):
+for f in (scalar_product_cases, narrowed_cases, narrowed_accumulator_cases, other_cases):
     c, i = f()
     CASES += c
     IDS += i
@@ -122,7 +138,7 @@ def test_block_twin_matches_csim(lib, k):
 def test_exact_blocks_do_not_round():
     """The scalar-product output type is exact: it equals the accumulator type."""
     for case in CASES:
-        if case.node.op == "ScalarProducts" and not case.prec.overridden:
+        if case.node.op == "ScalarProducts" and not case.prec.overridden and not case.prec.acc_narrowed:
             assert case.prec.types["y"] == case.prec.acc["n"]
             assert case.prec.types["y"].frac == 2 * case.prec.types["x"].frac
 
@@ -134,3 +150,23 @@ def test_harness_detects_a_wrong_twin(lib):
     c_raw, t_raw = run_case(lib, k, CASES[k], raws)
     t_raw[2, 0] += 1
     assert (c_raw != t_raw).sum() == 1
+
+
+def test_narrowed_accumulator_rounds_inside_the_sum():
+    """The narrowed-accumulator cases really round per term: their result differs from rounding
+    the exact sum once (so the bit-exact comparison above exercises the per-term path)."""
+    checked = 0
+    for k, case in enumerate(CASES):
+        if not case.prec.acc_narrowed:
+            continue
+        acc_t = case.prec.acc["n"]
+        if acc_t.frac >= 2 * case.prec.types["x"].frac:
+            continue
+        raws = case.random_raw(np.random.default_rng(k), 200)
+        blk = block_for(case.node)
+        per_term, _ = blk.twin_accumulate(case.g, case.node, raws, case.prec.types, acc_t)
+        exact = blk.twin(case.g, case.node, raws, case.prec.types, case.prec.qconst, case.prec.acc_frac["n"])
+        once, _ = acc_t.quantize_raw(exact, case.prec.acc_frac["n"])
+        assert (np.asarray(per_term, dtype=object) != np.asarray(once, dtype=object)).any(), IDS[k]
+        checked += 1
+    assert checked >= 3

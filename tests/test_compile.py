@@ -19,13 +19,6 @@ SAMPLES = os.path.join(ROOT, "models", "deepsets_pairs", "samples.npz")
 QUIET = dict(log=lambda *a: None)
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("demo") / "ds_vu9p")
-    m = project.compile_model(MODEL, target="vu9p", output_dir=d, samples=SAMPLES, **QUIET)
-    return d, m
-
-
 def test_project_layout_and_part(demo):
     d, m = demo
     tcl = open(os.path.join(d, "build_prj.tcl")).read() + open(os.path.join(d, "project.tcl")).read()
@@ -43,7 +36,10 @@ def test_manifest(demo):
     on_disk = json.load(open(os.path.join(d, "equihls.json")))
     assert on_disk["target"] == {"name": "vu9p", "part": "xcvu9p-flga2104-2L-e", "clock_ns": 5.0}
     assert len(on_disk["model"]["sha256"]) == 64
-    assert on_disk["self_check"]["passed"] and on_disk["self_check"]["n_events"] == 512
+    assert on_disk["self_check"]["passed"] and on_disk["self_check"]["n_events"] == 2048
+    # the symmetry declared in the ONNX metadata_props, for `equihls check`
+    assert on_disk["symmetry"] == {"groups": ["perm", "lorentz"], "input_reps": ["4vec"], "output_reps": ["scalar"],
+                                   "output_perm": "invariant"}
     out = on_disk["self_check"]["outputs"]["logit"]
     assert out["csim_vs_twin_mismatches"] == 0 and out["max_err_lsb"] <= out["tolerance_lsb"]
     gram = [t for t in on_disk["tensors"].values() if t["onnx_name"] == "/Einsum_output_0"][0]
@@ -63,7 +59,8 @@ def test_firmware_is_byte_identical_across_compiles(demo, tmp_path):
         return out
 
     assert diffs(cmp) == []
-    for f in ("build_prj.tcl", "myproject_test.cpp", "equihls.json", "equihls_graph.onnx", "tb_data/tb_input_features.dat"):
+    for f in ("build_prj.tcl", "myproject_test.cpp", "equihls.json", "equihls_graph.onnx", "tb_data/tb_input_features.dat",
+              "equihls_source.onnx", "equihls_samples.npz"):
         assert open(os.path.join(d, f), "rb").read() == open(os.path.join(d2, f), "rb").read(), f
 
 

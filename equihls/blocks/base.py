@@ -61,6 +61,7 @@ class Block:
 
     op = ""
     header = ""
+    accumulates = False   # True: the user may narrow the accumulator (twin_accumulate models it)
 
     def rounds(self, node) -> bool:
         """True if the output may be rounded to the default fractional bits (else it is exact)."""
@@ -76,6 +77,16 @@ class Block:
 
     def twin(self, g, node, raws: dict, types: dict, qconst: dict, acc_frac: int):
         """Bit-exact pre-rounding result: raw ints at acc_frac, shape [batch, out_size]."""
+        raise NotImplementedError
+
+    def n_terms(self, g, node) -> int:
+        """Terms added into one accumulator (each may round when the accumulator is narrowed)."""
+        raise NotImplementedError
+
+    def twin_accumulate(self, g, node, raws: dict, types: dict, acc_t: FixedType):
+        """Bit-exact result with a user-narrowed accumulator `acc_t` (which rounds and overflows
+        after every term, as C++ `acc += term` does): (raw ints at acc_t.frac [batch, out_size],
+        number of accumulator overflows)."""
         raise NotImplementedError
 
     def error(self, g, node, errs: dict, mags: dict, types: dict, qconst: dict) -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Block, as_dtype, mag, per_event
+from .base import Block, align, as_dtype, mag, per_event
 
 
 class ScalarProducts(Block):
@@ -11,6 +11,25 @@ class ScalarProducts(Block):
 
     op = "ScalarProducts"
     header = "equihls_scalar_products.h"
+    accumulates = True
+
+    def n_terms(self, g, node):
+        return len(node.attrs["metric"])
+
+    def twin_accumulate(self, g, node, raws, types, acc_t):
+        n, d = per_event(g.shapes[node.inputs[0]])
+        t = types[node.inputs[0]]
+        x = np.asarray(raws[node.inputs[0]]).astype(object).reshape(-1, n, d)
+        f = max(acc_t.frac, 2 * t.frac)     # every partial sum is exact at this fraction
+        acc = np.zeros((x.shape[0], n, n), dtype=object)
+        overflow = 0
+        for k, s in enumerate(node.attrs["metric"]):
+            term = x[:, :, None, k] * x[:, None, :, k] * (1 if s > 0 else -1)
+            total = align(acc, acc_t.frac, f) + align(term, 2 * t.frac, f)
+            acc, ovf = acc_t.quantize_raw(total, f)
+            acc = np.asarray(acc).astype(object)
+            overflow += ovf
+        return acc.reshape(x.shape[0], n * n), overflow
 
     def acc_range(self, g, node, types, qconst):
         t = types[node.inputs[0]]

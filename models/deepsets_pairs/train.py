@@ -8,7 +8,7 @@ Run from the repository root::
 Writes into ``--out`` (default: this directory):
 
 * ``deepsets_pairs.onnx``  -- opset 17, input ``x`` [batch, 16, 4], output ``logit`` [batch, 1]
-* ``samples.npz``          -- 512 test jets (256 per class, shuffled): ``x`` float32, ``y`` int64
+* ``samples.npz``          -- 2048 test jets (1024 per class, shuffled): ``x`` float32, ``y`` int64
 * ``metrics_float.json``   -- float AUC / background rejection on the full test set, seeds, timing
 
 Training data are TOY jets from :mod:`models.data.toyjets` (not Pythia).
@@ -35,6 +35,9 @@ if str(REPO) not in sys.path:
 from models.data import toyjets  # noqa: E402
 from models.deepsets_pairs.model import HIDDEN, N_CONST, DeepSetsPairs, n_params  # noqa: E402
 
+SYMMETRY_METADATA = {"equihls.symmetry": "perm,lorentz", "equihls.input_reps": "4vec",
+                     "equihls.output_reps": "scalar"}
+
 # Fixed data seeds (independent samples) and sizes, jets per class.
 DATA = {
     "train": {"seed": 101, "n_per_class": 20000},
@@ -42,7 +45,7 @@ DATA = {
     "test": {"seed": 303, "n_per_class": 10000},
 }
 EPS_S = 0.3
-N_SAMPLES_PER_CLASS = 256
+N_SAMPLES_PER_CLASS = 1024
 
 
 # --------------------------------------------------------------------------
@@ -169,6 +172,9 @@ def main(argv=None) -> dict:
     import onnxruntime as ort
 
     om = onnx.load(str(onnx_path))
+    # the symmetry the model is built to respect, read by `equihls compile` into the manifest
+    onnx.helper.set_model_props(om, SYMMETRY_METADATA)
+    onnx.save(om, str(onnx_path))
     onnx.checker.check_model(om)
     ops = [nd.op_type for nd in om.graph.node]
     print("ONNX ops:", ops)
