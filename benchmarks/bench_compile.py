@@ -17,10 +17,10 @@ sys.path.insert(0, ROOT)
 
 from equihls import project, selfcheck  # noqa: E402
 from models.data import toyjets  # noqa: E402
+from models.deepsets_pairs import ONNX_PATH, SAMPLES_PATH  # noqa: E402
 from models.deepsets_pairs.train import DATA, auc, rejection_at  # noqa: E402
 
-MODEL = os.path.join(ROOT, "models", "deepsets_pairs", "deepsets_pairs.onnx")
-SAMPLES = os.path.join(ROOT, "models", "deepsets_pairs", "samples.npz")
+MODEL, SAMPLES = ONNX_PATH, SAMPLES_PATH
 
 
 def main():

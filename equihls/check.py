@@ -13,7 +13,8 @@ For each requested group, `groups.lines_for` gives certificate lines:
   model) on the same quantised inputs: the *floor* that input quantisation alone causes. A line
   passes when (a) the float64 model on unquantised inputs respects the symmetry to within
   `tol_lsb` (else the model itself does not have the declared symmetry), and (b) the C-sim
-  violation's mean and p99 exceed the floor's mean and p99 by at most `tol_lsb`. The max is
+  violation's mean and p99 exceed the floor's mean and p99 by at most `tol_lsb` (the p99 only
+  with >= MIN_PAIRS_FOR_P99 pairs, where it is a statistic of many events). The max is
   reported but not judged: on the single most sensitive event the difference between two
   evaluations' arithmetic errors (each bounded by the self-check envelope) dominates it. The
   per-event excess (C-sim minus floor on the same event) is reported too.
@@ -36,6 +37,8 @@ CHECK_FILE = "equihls_check.json"
 DEFAULT_ELEMENTS = 8
 DEFAULT_TOL_LSB = 2.0
 DEFAULT_MAX_RAPIDITY = 1.0
+# below this many (event, element) pairs a p99 is a handful of events, dominated by arithmetic noise
+MIN_PAIRS_FOR_P99 = 5000
 
 
 class Progress:
@@ -216,6 +219,7 @@ def _exact_line(ctx: _Ctx, line: G.Line, xq: list, y0: list) -> dict:
         skipped_out += int((ok & ~ok_out).sum())
         ok &= ok_out
         idx = np.flatnonzero(ok)
+        ctx.progress.step(n - idx.size, g.label)
         if idx.size == 0:
             continue
         y1 = ctx.sim([x[idx] for x in xg])
@@ -238,14 +242,14 @@ def _exact_line(ctx: _Ctx, line: G.Line, xq: list, y0: list) -> dict:
             "skipped_nonintegral_output": skipped_nonint, "max_diff_lsb": max_diff, "first_mismatch": first}
 
 
-def _continuous_line(ctx: _Ctx, line: G.Line, y0: list, xq: list, f0: list | None, f0q: list | None) -> dict:
-    n = len(ctx.xs[0])
+def _continuous_line(ctx: _Ctx, line: G.Line, y0: list, f0: list | None, f0q: list | None) -> dict:
     fixed, floor_q, floor, skipped = [], [], [], 0
     for g in line.elements:
         xg = ctx.act_in(ctx.xs, g)
         ok = np.all([_fits(x, t) for x, t in zip(xg, ctx.in_types)], axis=0)
         skipped += int((~ok).sum())
         idx = np.flatnonzero(ok)
+        ctx.progress.step(len(ok) - idx.size, g.label)
         if idx.size == 0:
             continue
         xg = [x[idx] for x in xg]
@@ -350,7 +354,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
         f0q = runner(xq) if runner else None
         results = []
         for line in lines:
-            res = _exact_line(ctx, line, xq, y0q) if line.exact else _continuous_line(ctx, line, y0, xq, f0, f0q)
+            res = _exact_line(ctx, line, xq, y0q) if line.exact else _continuous_line(ctx, line, y0, f0, f0q)
             res["passed"], res["reason"] = _verdict(res, tol_lsb, tol_exact)
             results.append(res)
     finally:
@@ -387,10 +391,11 @@ def _verdict(res: dict, tol_lsb: float, tol_exact: int) -> tuple[bool, str]:
     if fe is not None and fe["max_lsb"] > tol_lsb:
         return False, f"the float64 model itself breaks the symmetry by up to {fe['max_lsb']:.3g} LSB"
     fl = fl or {"mean_lsb": 0.0, "p99_lsb": 0.0}
-    over = max(res["mean_lsb"] - fl["mean_lsb"], res["p99_lsb"] - fl["p99_lsb"])
+    judged = ["mean"] + (["p99"] if res["pairs"] >= MIN_PAIRS_FOR_P99 else [])
+    over = max(res[f"{s}_lsb"] - fl[f"{s}_lsb"] for s in judged)
     if over > tol_lsb:
-        return False, f"C-sim violation exceeds the float64 floor by {over:.3g} LSB (mean or p99)"
-    return True, f"within {tol_lsb:g} LSB of the float64 floor (mean and p99)"
+        return False, f"C-sim violation exceeds the float64 floor by {over:.3g} LSB ({' or '.join(judged)})"
+    return True, f"within {tol_lsb:g} LSB of the float64 floor ({' and '.join(judged)})"
 
 
 SOURCE_MODEL = "equihls_source.onnx"

@@ -7,8 +7,7 @@ if ROOT not in sys.path:
 
 import pytest  # noqa: E402
 
-MODEL = os.path.join(ROOT, "models", "deepsets_pairs", "deepsets_pairs.onnx")
-SAMPLES = os.path.join(ROOT, "models", "deepsets_pairs", "samples.npz")
+from models.deepsets_pairs import ONNX_PATH as MODEL, SAMPLES_PATH as SAMPLES  # noqa: E402
 
 
 @pytest.fixture(scope="session")

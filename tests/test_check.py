@@ -170,7 +170,7 @@ def test_cli_exit_codes_and_json(demo, tmp_path):
     assert r.returncode == 2 and "output 'logit' has per-event shape [1]; representation '1o'" in r.stderr
 
 
-def test_declarations_are_validated(tmp_path):
+def test_declarations_are_validated(tmp_path, capsys):
     with pytest.raises(EquihlsError, match="needs a last axis of 3"):
         check.declare_symmetry({}, [("x", [6, 4])], [("y", [1])], ["so3"], ["3vec"])
     with pytest.raises(EquihlsError, match="unknown group 'spin'"):
@@ -186,4 +186,5 @@ def test_declarations_are_validated(tmp_path):
     p = tiny_project(tmp_path, GramSum(), "nosym")
     with pytest.raises(EquihlsError, match="no symmetry to check"):
         check.run(p, progress=False)
-    assert check.run(p, groups=["perm"], n_events=20, n_elements=2, progress=False)["passed"]
+    assert check.run(p, groups=["perm"], n_events=20, n_elements=2, progress=True)["passed"]
+    assert "100.0%" in capsys.readouterr().err          # the progress bar reaches the end

@@ -12,10 +12,7 @@ from onnx import TensorProto, helper
 
 from equihls import project
 from equihls.errors import EquihlsError, InputError, ModelError, UnsupportedNodeError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(ROOT, "models", "deepsets_pairs", "deepsets_pairs.onnx")
-SAMPLES = os.path.join(ROOT, "models", "deepsets_pairs", "samples.npz")
+from tests.conftest import MODEL, ROOT, SAMPLES
 QUIET = dict(log=lambda *a: None)
 
 

@@ -43,7 +43,9 @@ def emit(g, prec) -> onnx.ModelProto:
     for node in g.nodes:
         blk = block_for(node)
         out = node.outputs[0]
-        kinds = "".join("w" if g.is_const(t) else "r" for t in node.inputs)
+        # w: weight array in the firmware; c: constant baked into the block's config tables; r: runtime
+        weights = set(blk.weight_inputs(g, node))
+        kinds = "".join(("w" if t in weights else "c") if g.is_const(t) else "r" for t in node.inputs)
         ctx = {"accum_t": prec.acc[node.name].cpp(), "types": prec.types, "out_t_cpp": prec.types[out].cpp()}
         for k, t in enumerate(node.inputs):
             ctx[f"in{k}_t"] = prec.types[t].cpp()
@@ -57,7 +59,7 @@ def emit(g, prec) -> onnx.ModelProto:
             "header": blk.header,
         }
         for k, t in enumerate(node.inputs):
-            if g.is_const(t):
+            if t in weights:
                 ty = prec.types[t]
                 vals = ty.to_float(np.asarray(prec.qconst[t]).reshape(-1)).astype(np.float64)
                 attrs[f"w{k}_data"] = numpy_helper.from_array(vals, name=f"w{k}")

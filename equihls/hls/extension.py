@@ -72,7 +72,7 @@ def _templates(layer_classes):
                 if kind == "w":
                     w = node.weights[f"w{k}"]
                     fill[f"in{k}"], fill[f"in{k}_t"] = w.name, w.type.name
-                else:
+                elif kind == "r":
                     v = node.get_input_variable(next(runtime))
                     fill[f"in{k}"], fill[f"in{k}_t"] = v.name, v.type.name
             return node.get_attr("cpp_call").format(**fill)
