@@ -243,7 +243,7 @@ def lines_for(group: str, n_particles: int | None, k: int, rng: np.random.Genera
             out.append(Line(group, "rotations", False, [random_o3(rng, False) for _ in range(k)]))
         else:
             mixed = [compose(random_boost(rng, max_rapidity), random_o3(rng, True)) for _ in range(k)]
-            out.append(Line(group, f"boosts x O(3)", False, mixed))
+            out.append(Line(group, "boosts x O(3)", False, mixed))
         return out
     if group == "translation":
         return [Line(group, "lattice translations", True, [random_translation(rng, shift_scale, lsb) for _ in range(k)]),

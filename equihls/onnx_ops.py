@@ -1,27 +1,37 @@
 """ONNX definitions of the equihls custom ops, so that models using them stay runnable.
 
-An ONNX file may contain explicit `equihls::ScalarProducts` nodes (written by
-`equihls.torch_ops.export` or by hand with `make_scalar_products_node`). equihls compiles them
-directly; ONNX Runtime and the ONNX checker/shape inference understand them through a
-model-local function (`FunctionProto`, domain "equihls", name "ScalarProducts") that
-`attach_functions` adds to the model. The function body is the reference semantics:
+An ONNX file may contain explicit `equihls::ScalarProducts` and `equihls::TensorProduct` nodes
+(written by `equihls.torch_ops.export` or by hand with `make_scalar_products_node` /
+`make_tensor_product_node`). equihls compiles them directly; ONNX Runtime and the ONNX
+checker/shape inference understand them through model-local functions (`FunctionProto`,
+domain "equihls") that `attach_functions` adds to the model. The function bodies are the
+reference semantics:
 
-    y[b, i, j] = sum_d metric[d] * x[b, i, d] * x[b, j, d]
+    ScalarProducts: y[b, i, j] = sum_d metric[d] * x[b, i, d] * x[b, j, d]
 
 i.e. the Gram matrix of the N D-component vectors of each event under the diagonal metric
 diag(metric) (metric = [1, -1, -1, -1] gives Minkowski products of four-vectors; values carry
-the square of the input's unit, e.g. GeV^2 for four-momenta in GeV).
+the square of the input's unit, e.g. GeV^2 for four-momenta in GeV), and
+
+    TensorProduct:  out[..., k] = sum_ij cg[i, j, k] * a[..., i] * b[..., j]
+
+a constant bilinear map (e.g. a Clebsch-Gordan coupling of two irreps; unit: unit of a times
+unit of b times unit of cg).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 DOMAIN = "equihls"
 DOMAIN_VERSION = 1
 SCALAR_PRODUCTS = "ScalarProducts"
+TENSOR_PRODUCT = "TensorProduct"
+TENSOR_PRODUCT_EQUATION = "...i,...j,ijk->...k"
+TENSOR_PRODUCT_IRREPS_ATTRS = ("irreps_in1", "irreps_in2", "irreps_out")
 DEFAULT_OPSET = 17
 
 
@@ -64,25 +74,65 @@ def scalar_products_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
     )
 
 
-def _uses_scalar_products(graph: onnx.GraphProto) -> bool:
+def tensor_product_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
+    """The model-local function defining `equihls::TensorProduct`.
+
+    Args:
+        opset: version of the default ONNX domain the function body uses (>= 12, for Einsum).
+
+    Returns:
+        FunctionProto, domain "equihls", name "TensorProduct", with
+          inputs  `a`: float tensor [..., Da], `b`: float tensor [..., Db] (same leading axes),
+          output  `out`: float tensor [..., Dk], out[..., k] = sum_ij cg[i,j,k] a[..., i] b[..., j],
+          attributes `cg` (TENSOR, float [Da, Db, Dk]: the coupling coefficients) and the strings
+          `irreps_in1`, `irreps_in2`, `irreps_out` (the representations of a, b, out: e3nn-style
+          O(3) irreps such as "1x1o", or a real Lorentz form such as "(1/2,1/2)"; absent or empty
+          means undeclared). The strings do not change the values; equihls checks that cg
+          intertwines them.
+        Body: Constant(value=@cg) -> Einsum("...i,...j,ijk->...k", a, b, cg).
+    """
+    cg_const = onnx.NodeProto()
+    cg_const.op_type = "Constant"
+    cg_const.name = "cg_const"
+    cg_const.output.append("cg")
+    ref = onnx.AttributeProto()
+    ref.name = "value"
+    ref.type = onnx.AttributeProto.TENSOR
+    ref.ref_attr_name = "cg"
+    cg_const.attribute.append(ref)
+    nodes = [cg_const,
+             helper.make_node("Einsum", ["a", "b", "cg"], ["out"], name="couple", equation=TENSOR_PRODUCT_EQUATION)]
+    return helper.make_function(
+        DOMAIN, TENSOR_PRODUCT, inputs=["a", "b"], outputs=["out"], nodes=nodes,
+        opset_imports=[helper.make_opsetid("", opset)], attributes=["cg", *TENSOR_PRODUCT_IRREPS_ATTRS],
+        doc_string="out[...,k] = sum_ij cg[i,j,k] a[...,i] b[...,j]; a [...,Da], b [...,Db] float, "
+                   "cg tensor [Da,Db,Dk]; irreps_in1/irreps_in2/irreps_out: declared representations.",
+    )
+
+
+def _uses(graph: onnx.GraphProto, op: str) -> bool:
     for n in graph.node:
-        if n.domain == DOMAIN and n.op_type == SCALAR_PRODUCTS:
+        if n.domain == DOMAIN and n.op_type == op:
             return True
         for a in n.attribute:  # subgraphs (If/Loop/Scan bodies)
-            if a.type == onnx.AttributeProto.GRAPH and _uses_scalar_products(a.g):
+            if a.type == onnx.AttributeProto.GRAPH and _uses(a.g, op):
                 return True
-            if a.type == onnx.AttributeProto.GRAPHS and any(_uses_scalar_products(s) for s in a.graphs):
+            if a.type == onnx.AttributeProto.GRAPHS and any(_uses(s, op) for s in a.graphs):
                 return True
     return False
 
 
-def attach_functions(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Make a model with `equihls::ScalarProducts` nodes self-contained (modified in place, returned).
+_FUNCTIONS = {SCALAR_PRODUCTS: scalar_products_function, TENSOR_PRODUCT: tensor_product_function}
 
-    If the graph uses equihls::ScalarProducts, adds (once) the `scalar_products_function`
-    FunctionProto, using the model's default-domain opset for its body, and the opset import
-    ("equihls", 1). A model without such nodes is returned unchanged. Afterwards ONNX Runtime,
-    the ONNX checker and ONNX shape inference accept the model.
+
+def attach_functions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Make a model with equihls custom nodes self-contained (modified in place, returned).
+
+    For each of equihls::ScalarProducts and equihls::TensorProduct the graph uses, adds (once)
+    its FunctionProto (`scalar_products_function`, `tensor_product_function`), using the
+    model's default-domain opset for the body, and the opset import ("equihls", 1). A model
+    without such nodes is returned unchanged. Afterwards ONNX Runtime, the ONNX checker and ONNX
+    shape inference accept the model.
 
     Args:
         model: the ModelProto to complete.
@@ -90,14 +140,16 @@ def attach_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     Returns:
         the same `model` object.
     """
-    if not _uses_scalar_products(model.graph):
+    used = [op for op in _FUNCTIONS if _uses(model.graph, op)]
+    if not used:
         return model
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         opset = DEFAULT_OPSET
         model.opset_import.append(helper.make_opsetid("", opset))
-    if not any(f.domain == DOMAIN and f.name == SCALAR_PRODUCTS for f in model.functions):
-        model.functions.append(scalar_products_function(opset))
+    for op in used:
+        if not any(f.domain == DOMAIN and f.name == op for f in model.functions):
+            model.functions.append(_FUNCTIONS[op](opset))
     if not any(o.domain == DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
     return model
@@ -119,3 +171,28 @@ def make_scalar_products_node(x_name: str, y_name: str, metric: Sequence[int], n
     if not metric or any(m not in (1, -1) for m in metric):
         raise ValueError(f"ScalarProducts '{name}': metric must be a non-empty list of +1/-1, got {metric}")
     return helper.make_node(SCALAR_PRODUCTS, [x_name], [y_name], name=name or None, domain=DOMAIN, metric=metric)
+
+
+def make_tensor_product_node(a_name: str, b_name: str, out_name: str, cg, irreps_in1: str = "",
+                             irreps_in2: str = "", irreps_out: str = "", name: str = "") -> onnx.NodeProto:
+    """An `equihls::TensorProduct` node for graphs built with onnx.helper.
+
+    Args:
+        a_name, b_name: input tensor names, float [..., Da] and [..., Db] (same leading axes).
+        out_name: output tensor name, float [..., Dk].
+        cg: coupling coefficients, array-like [Da, Db, Dk] (stored as float32).
+        irreps_in1, irreps_in2, irreps_out: representations of a, b and out ("1x1o", "2x0e+1x1o",
+            or a real Lorentz form "(0,0)", "(1/2,1/2)", "(1,0)+(0,1)", "(1,1)"); "" = undeclared
+            (the attribute is then left out).
+        name: node name (used in equihls messages and the manifest).
+
+    Returns:
+        the NodeProto. Call `attach_functions` on the finished model so that ONNX tools can run it.
+    """
+    c = np.asarray(cg, dtype=np.float32)
+    if c.ndim != 3 or 0 in c.shape:
+        raise ValueError(f"TensorProduct '{name}': cg must be a non-empty [Da, Db, Dk] array, "
+                         f"got shape {list(c.shape)}")
+    irreps = {k: v for k, v in zip(TENSOR_PRODUCT_IRREPS_ATTRS, (irreps_in1, irreps_in2, irreps_out)) if v}
+    return helper.make_node(TENSOR_PRODUCT, [a_name, b_name], [out_name], name=name or None, domain=DOMAIN,
+                            cg=numpy_helper.from_array(c, "cg"), **irreps)

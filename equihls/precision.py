@@ -17,7 +17,6 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
-from fractions import Fraction
 
 import numpy as np
 

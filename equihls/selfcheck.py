@@ -9,7 +9,6 @@ rounding. Envelopes are per event, so they stay tight (a few LSB) and a wrong lo
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

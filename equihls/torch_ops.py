@@ -1,9 +1,11 @@
 """PyTorch front of the equihls custom ops (torch is needed by this module only).
 
-`scalar_products` computes the Gram matrix of each event's vectors under a diagonal ±1 metric.
-In eager mode it is ordinary differentiable torch code; the legacy TorchScript ONNX exporter
-writes it as a single `equihls::ScalarProducts` node, which `export` then makes runnable by ONNX
-Runtime by attaching the model-local function from `equihls.onnx_ops`.
+`scalar_products` computes the Gram matrix of each event's vectors under a diagonal ±1 metric;
+`tensor_product` applies a constant bilinear coupling (e.g. a Clebsch-Gordan tensor) to two
+feature vectors. In eager mode they are ordinary differentiable torch code; the legacy
+TorchScript ONNX exporter writes each call as a single `equihls::ScalarProducts` /
+`equihls::TensorProduct` node, which `export` then makes runnable by ONNX Runtime by attaching
+the model-local functions from `equihls.onnx_ops`.
 
 Typical use (four-momenta [E, px, py, pz] in GeV, products in GeV^2):
 
@@ -16,10 +18,11 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
+import numpy as np
 import onnx
 import torch
 
-from .onnx_ops import DOMAIN, DOMAIN_VERSION, SCALAR_PRODUCTS, attach_functions
+from .onnx_ops import DOMAIN, DOMAIN_VERSION, SCALAR_PRODUCTS, TENSOR_PRODUCT, attach_functions
 
 MINKOWSKI = (1, -1, -1, -1)
 
@@ -96,13 +99,83 @@ def scalar_products(x: torch.Tensor, metric: Sequence[int] = MINKOWSKI) -> torch
     return _ScalarProducts.apply(x, m)
 
 
+class _TensorProduct(torch.autograd.Function):
+    """out[..., k] = sum_ij C[i,j,k] a[..., i] b[..., j]; exported as one equihls::TensorProduct node.
+
+    C travels as a float32 numpy array (not a tensor argument) so that the exporter sees it as a
+    constant and the symbolic can write it as the node's `cg` attribute."""
+
+    @staticmethod
+    def forward(ctx, a, b, cg, irreps):
+        with warnings.catch_warnings():  # C is a constant by design: silence the TracerWarning
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            c = torch.from_numpy(cg).to(dtype=a.dtype, device=a.device)
+        ctx.save_for_backward(a, b, c)
+        return torch.einsum("...i,...j,ijk->...k", a, b, c)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, c = ctx.saved_tensors
+        ga = torch.einsum("...j,...k,ijk->...i", b, grad, c) if ctx.needs_input_grad[0] else None
+        gb = torch.einsum("...i,...k,ijk->...j", a, grad, c) if ctx.needs_input_grad[1] else None
+        return ga, gb, None, None
+
+    @staticmethod
+    def symbolic(g, a, b, cg, irreps):
+        named = {f"{k}_s": v for k, v in zip(("irreps_in1", "irreps_in2", "irreps_out"), irreps) if v}
+        y = g.op(f"{DOMAIN}::{TENSOR_PRODUCT}", a, b, cg_t=torch.from_numpy(cg), **named)
+        try:  # output type [..., Dk], same element type as a
+            at = a.type()
+            sizes = at.varyingSizes()
+            if sizes is not None and len(sizes) >= 1:
+                y.setType(at.with_sizes(list(sizes[:-1]) + [int(cg.shape[2])]))
+        except Exception:  # shape unknown to the tracer: ONNX shape inference fills it in
+            pass
+        return y
+
+
+def tensor_product(a: torch.Tensor, b: torch.Tensor, cg, irreps_in1: str = "", irreps_in2: str = "",
+                   irreps_out: str = "") -> torch.Tensor:
+    """Constant bilinear coupling of two feature vectors (e.g. a Clebsch-Gordan tensor product).
+
+    Args:
+        a: tensor [..., Da] (e.g. [B, N, 3] vectors of N particles).
+        b: tensor [..., Db] with the same leading axes as a.
+        cg: constant coefficients [Da, Db, Dk] (torch tensor or numpy array; not trained).
+        irreps_in1, irreps_in2, irreps_out: representations of a, b and the output, e3nn-style
+            O(3) irreps ("1x1o", "2x0e+1x1o") or a real Lorentz form ("(1/2,1/2)", ...); "" means
+            undeclared. Only recorded in the export; equihls checks that cg intertwines them.
+
+    Returns:
+        tensor [..., Dk], out[..., k] = sum_ij cg[i,j,k] a[..., i] b[..., j] (unit: unit of a
+        times unit of b times unit of cg). Differentiable in a and b. Exported by the TorchScript
+        ONNX exporter (dynamo=False) as one `equihls::TensorProduct` node; use
+        `equihls.torch_ops.export` so that the file also carries the op's definition.
+    """
+    with warnings.catch_warnings():  # C is a constant by design: silence the TracerWarning
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        c = cg.detach().cpu().numpy() if isinstance(cg, torch.Tensor) else np.asarray(cg)
+    c = np.ascontiguousarray(c, dtype=np.float32)
+    if c.ndim != 3:
+        raise ValueError(f"tensor_product: cg must be [Da, Db, Dk], got shape {list(c.shape)}")
+    if torch.jit.is_tracing():  # shapes are fixed by the trace; equihls checks them when compiling
+        pass
+    elif a.shape[-1] != c.shape[0] or b.shape[-1] != c.shape[1]:
+        raise ValueError(f"tensor_product: a [..., {a.shape[-1]}] and b [..., {b.shape[-1]}] do not match "
+                         f"cg {list(c.shape)}")
+    elif a.shape[:-1] != b.shape[:-1]:
+        raise ValueError(f"tensor_product: a {list(a.shape)} and b {list(b.shape)} must share their leading axes")
+    return _TensorProduct.apply(a, b, c, (str(irreps_in1), str(irreps_in2), str(irreps_out)))
+
+
 def export(model: torch.nn.Module, args, path: str, **kwargs) -> onnx.ModelProto:
-    """Export `model` to ONNX at `path` with equihls ops kept as `equihls::ScalarProducts` nodes.
+    """Export `model` to ONNX at `path` with equihls ops kept as `equihls::ScalarProducts` /
+    `equihls::TensorProduct` nodes.
 
     Calls `torch.onnx.export(model, args, path, dynamo=False, opset_version=17,
     custom_opsets={"equihls": 1}, **kwargs)` (kwargs may override opset_version and add to
     custom_opsets; e.g. input_names, output_names, dynamic_axes={'x': {0: 'batch'}}), then
-    loads the file, attaches the ScalarProducts function (`equihls.onnx_ops.attach_functions`)
+    loads the file, attaches the functions of the equihls ops it uses (`equihls.onnx_ops.attach_functions`)
     so that ONNX Runtime can run it, runs the ONNX checker and saves it back to `path`.
 
     Args:

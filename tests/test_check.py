@@ -144,6 +144,26 @@ def test_so3_vector_model(tmp_path):
     assert not line(wrong, "o3", True)["passed"]
 
 
+class PairDistances(torch.nn.Module):
+    """E(3)-invariant: sum over pairs of |x_i - x_j|^2 (differences make it translation invariant)."""
+
+    def forward(self, x):
+        d = x.unsqueeze(2) - x.unsqueeze(1)                   # [B, N, N, 3]
+        return (d * d).sum(dim=(1, 2, 3)).unsqueeze(-1) * 2.0 ** -6
+
+
+def test_translations_via_differences(tmp_path):
+    p = tiny_project(tmp_path, PairDistances(), "pairdist", d=3, symmetry=["translation", "o3", "perm"])
+    x = lattice_events(200, d=3, scale=128)
+    rep = check.run(p, xs=[x], n_elements=4, progress=False)
+    assert rep["passed"], check.format_report(rep)
+    assert line(rep, "translation", True)["identical"] > 100
+    # a sum of positions is not translation invariant
+    q = tiny_project(tmp_path, VectorSum(), "vsum3t", d=3)
+    bad = check.run(q, xs=[x], groups=["translation"], output_reps=["1o"], n_elements=4, progress=False)
+    assert not line(bad, "translation", True)["passed"]
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "equihls", *args], capture_output=True, text=True, cwd=ROOT)
 

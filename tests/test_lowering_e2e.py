@@ -4,7 +4,6 @@ channel axis, Slice/Gather with constant indices, Linear on rank-3/4 tensors, Re
 Sigmoid/Tanh tables and psi. Each is compiled and must pass the self-check."""
 import os
 
-import numpy as np
 import onnx
 import pytest
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Block, align, as_dtype, mag, per_event, size
+from .base import Block, align, as_dtype, per_event, size
 
 
 class Dense(Block):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Block, align, as_dtype, cpp_table, mag, operand_range, size
+from .base import Block, align, as_dtype, cpp_table, operand_range, size
 
 OPS = ("add", "sub", "mul", "max", "min")
 

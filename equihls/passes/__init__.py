@@ -4,8 +4,10 @@ from .lower_linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
 from .lower_ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
 from .recognize import recognize_psi, recognize_scalar_products
 from .refuse import refuse_unlowered
+from .tensor_products import recognize_tensor_products
 
-RECOGNITION = [recognize_scalar_products, recognize_psi]
+# scalar products first: their Einsum forms (rank-1 metric operand) must not become Bilinear
+RECOGNITION = [recognize_scalar_products, recognize_tensor_products, recognize_psi]
 LOWERING = [lower_gemm, lower_matmul_const, fuse_bias_into_dense, lower_unary, lower_elementwise,
             lower_reductions, lower_routing]
 CLEANUP = [elide_identity_routes]

@@ -5,8 +5,8 @@ from ..errors import UnsupportedNodeError
 from .common import const
 
 REASONS = {
-    "Einsum": "equation '{equation}' is not a recognised scalar-product form (operands must be the same tensor "
-              "with a constant diagonal ±1 metric)",
+    "Einsum": "equation '{equation}' is neither a scalar-product form (one tensor twice with a constant diagonal "
+              "±1 metric) nor a bilinear form '<p>i,<p>j,ijk-><p>k' with a constant rank-3 coefficient tensor",
     "Log": "Log is supported only inside the psi pattern sgn(x)*log(1+|x|)",
     "Sign": "Sign is supported only inside the psi pattern sgn(x)*log(1+|x|)",
     "Abs": "Abs is supported only inside the psi pattern sgn(x)*log(1+|x|)",
