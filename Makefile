@@ -32,6 +32,7 @@ demo: install
 benchmark: install
 	$(PY) benchmarks/bench_compile.py
 	$(PY) benchmarks/bench_check.py
+	$(PY) benchmarks/bench_cg.py
 
 clean:
 	rm -rf $(VENV) hls_projects/*/ .pytest_cache

@@ -1,0 +1,209 @@
+"""Train, evaluate and export the SO(3)/O(3)-equivariant Clebsch-Gordan reference model.
+
+Run from the repository root::
+
+    .venv/bin/python models/so3_cg/train.py            # reproduces the shipped files
+    .venv/bin/python models/so3_cg/train.py --epochs 5 --seed 1 --out /tmp/so3
+
+Writes into ``--out`` (default: this directory):
+
+* ``so3_cg.onnx``         -- opset 17 + equihls custom domain, input ``x`` [batch, 16, 3]
+                             (units of 64 GeV), output ``y`` [batch, 8] irreps "1x1o+1x2e"
+* ``samples.npz``         -- 512 test events: ``x`` float32 [512, 16, 3], ``target`` float32 [512, 8]
+* ``metrics_float.json``  -- float R^2 / relative errors on the full test set, seeds, sizes
+
+Training data are the 3-momenta of TOY jets from :mod:`models.data.toyjets` (not Pythia), both
+classes mixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from equihls.torch_ops import export  # noqa: E402
+from models.data import toyjets  # noqa: E402
+from models.so3_cg.model import (HIDDEN, N_CONST, OUTPUT_IRREPS, P_UNIT, SO3CG, n_params,  # noqa: E402
+                                 targets)
+
+SYMMETRY_METADATA = {"equihls.symmetry": "so3,o3,perm", "equihls.input_reps": "3vec",
+                     "equihls.output_reps": OUTPUT_IRREPS}
+
+# Fixed data seeds (independent samples) and sizes, jets per class.
+DATA = {
+    "train": {"seed": 111, "n_per_class": 10000},
+    "val": {"seed": 222, "n_per_class": 2000},
+    "test": {"seed": 333, "n_per_class": 5000},
+}
+N_SAMPLES = 512
+BLOCKS = {"v_1o": slice(0, 3), "t_2e": slice(3, 8)}
+
+
+def momenta(n_per_class: int, seed: int) -> np.ndarray:
+    """Toy-jet constituent 3-momenta, float32 [2*n_per_class, 16, 3] in units of 64 GeV."""
+    x = toyjets.generate(n_per_class, N_CONST, seed)["x"]
+    return (x[..., 1:4] / P_UNIT).astype(np.float32)
+
+
+def block_metrics(y: np.ndarray, t: np.ndarray) -> dict:
+    """Per output block: R^2 (all components pooled, about the component means) and the median /
+    p90 relative error |y - t| / |t| per event (Euclidean norm over the block)."""
+    out = {}
+    for k, sl in BLOCKS.items():
+        a, b = np.asarray(y[:, sl], np.float64), np.asarray(t[:, sl], np.float64)
+        r2 = 1.0 - ((a - b) ** 2).sum() / ((b - b.mean(0)) ** 2).sum()
+        rel = np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-12)
+        out[k] = {"r2": round(float(r2), 6), "rel_err_median": round(float(np.median(rel)), 6),
+                  "rel_err_p90": round(float(np.quantile(rel, 0.9)), 6)}
+    return out
+
+
+def predict(model, x: np.ndarray, batch: int = 4096) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([model(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0, help="torch seed (init + batch order)")
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--hidden", type=int, default=HIDDEN)
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    xs = {k: momenta(v["n_per_class"], v["seed"]) for k, v in DATA.items()}
+    ts = {k: targets(torch.from_numpy(x).double()).float().numpy() for k, x in xs.items()}
+    print(f"generated toy jets in {time.perf_counter() - t0:.1f} s: " +
+          ", ".join(f"{k}={len(x)}" for k, x in xs.items()))
+
+    model = SO3CG(hidden=args.hidden)
+    print(f"SO3CG(hidden={args.hidden}): {n_params(model)} parameters")
+
+    xtr, ytr = torch.from_numpy(xs["train"]), torch.from_numpy(ts["train"])
+    # each block's loss is normalised by its target variance on the training set
+    inv_var = torch.cat([torch.full((sl.stop - sl.start,), 1.0 / float(ytr[:, sl].var()))
+                         for sl in BLOCKS.values()]) / len(BLOCKS)
+    n = len(xtr)
+    steps_per_epoch = math.ceil(n / args.batch_size)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    def loss_fn(y, t):
+        return (((y - t) ** 2) * inv_var).sum(-1).mean()
+
+    best = (math.inf, None, -1)
+    t1 = time.perf_counter()
+    for epoch in range(args.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        tot = 0.0
+        for i in range(0, n, args.batch_size):
+            idx = perm[i:i + args.batch_size]
+            loss = loss_fn(model(xtr[idx]), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(idx)
+        val = float(loss_fn(torch.from_numpy(predict(model, xs["val"])), torch.from_numpy(ts["val"])))
+        if val < best[0]:
+            best = (val, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
+        print(f"epoch {epoch + 1:3d}/{args.epochs}  loss {tot / n:.5f}  val loss {val:.5f}  "
+              f"({time.perf_counter() - t1:.0f} s)")
+    t_train = time.perf_counter() - t1
+    model.load_state_dict(best[1])
+    print(f"training time {t_train:.1f} s; keeping epoch {best[2] + 1} (val loss {best[0]:.5f})")
+
+    # ---- evaluation on the full test set; baseline: all constituents, no 10 GeV cut
+    xte, tte = xs["test"], ts["test"]
+    yte = predict(model, xte)
+    m_test = block_metrics(yte, tte)
+    x64 = torch.from_numpy(xte).double()
+    base = targets(x64, threshold=-1.0).float().numpy()
+    m_base = block_metrics(base, tte)
+    print("float test:", json.dumps(m_test))
+    print("baseline (no cut):", json.dumps(m_base))
+
+    # ---- ONNX export (equihls custom ops) + onnxruntime check
+    model.eval()
+    onnx_path = args.out / "so3_cg.onnx"
+    export(model, (torch.from_numpy(xte[:2]),), str(onnx_path), input_names=["x"], output_names=["y"],
+           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    import onnx
+    import onnxruntime as ort
+
+    om = onnx.load(str(onnx_path))
+    onnx.helper.set_model_props(om, SYMMETRY_METADATA)   # read by `equihls compile` into the manifest
+    onnx.checker.check_model(om)
+    onnx.save(om, str(onnx_path))
+    ops = [nd.op_type for nd in om.graph.node]
+    print("ONNX ops:", ops)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    y_ort = np.concatenate([sess.run(None, {"x": xte[i:i + 4096]})[0] for i in range(0, len(xte), 4096)])
+    max_diff = float(np.max(np.abs(y_ort - yte)))
+    print(f"onnxruntime vs torch on {len(xte)} test events: max |diff| = {max_diff:.3g}")
+    if max_diff > 1e-3:
+        raise SystemExit("ONNX export mismatch")
+
+    # ---- bundled sample events: a seeded random subset of the test set (both classes)
+    rng = np.random.default_rng(args.seed)
+    idx = np.sort(rng.choice(len(xte), N_SAMPLES, replace=False))
+    np.savez_compressed(args.out / "samples.npz", x=xte[idx].astype(np.float32),
+                        target=tte[idx].astype(np.float32))
+
+    metrics = {
+        "model": "so3_cg",
+        "note": "float32 reference on TOY jets (models/data/toyjets.py), not Pythia",
+        "input": "x [batch,16,3] = constituent (px,py,pz) / 64 GeV; zero rows are padding",
+        "output": {"y[:, 0:3]": "v, 1o, units of 64 GeV", "y[:, 3:8]": "t, 2e, units of (256 GeV)^2",
+                   "irreps": OUTPUT_IRREPS},
+        "target": "v* = sum_i p_i [|p_i| > 10 GeV]; t* = 2^-4 sum_i [|p_i| > 10 GeV] TP(p_i, p_i; cg(1,1,2))",
+        "test": m_test,
+        "samples": block_metrics(yte[idx], tte[idx]),
+        "baseline_no_cut_test": m_base,
+        "n_test": int(len(xte)),
+        "n_samples": N_SAMPLES,
+        "n_params": n_params(model),
+        "hidden": args.hidden,
+        "epochs": args.epochs,
+        "best_epoch": best[2] + 1,
+        "val_loss": round(best[0], 8),
+        "torch_seed": args.seed,
+        "data": {k: dict(v, n_const=N_CONST) for k, v in DATA.items()},
+        "onnx_ops": ops,
+        "onnx_ort_max_abs_diff": max_diff,
+        "torch_version": torch.__version__,
+    }
+    # (training time is printed, not stored, so that the JSON is reproducible)
+    (args.out / "metrics_float.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print("wrote", ", ".join(str(args.out / f) for f in ("so3_cg.onnx", "samples.npz", "metrics_float.json")))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

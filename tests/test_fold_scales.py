@@ -1,0 +1,67 @@
+"""Normalisation folding: a CG coefficient tensor with an exact simple form (1⊗1→0 = I/√3,
+1⊗1→1 = ε/√6) becomes integer (no constant multipliers) and its scale moves into the next Dense;
+without a Dense downstream nothing changes. The compiled model still passes its self-check."""
+import warnings
+
+import numpy as np
+import torch
+
+from equihls import frontend, passes
+from equihls.blocks.bilinear import multiplier_count
+from equihls.irreps import cg
+from equihls.project import compile_model
+from equihls.torch_ops import export, tensor_product
+
+N = 4
+C110, C111 = (torch.tensor(cg(1, 1, l), dtype=torch.float32) for l in (0, 1))
+
+
+class DotThenLinear(torch.nn.Module):
+    """s_i = u_i·w_i/√3 -> Linear(1->2) per particle -> sum; c = Σ_i u_i×w_i/√6 straight out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.mix = torch.nn.Linear(1, 2)
+
+    def forward(self, x):
+        u, w = x[..., :3], x[..., 3:]
+        s = self.mix(tensor_product(u, w, C110, "1x1o", "1x1o", "1x0e")).sum(1)
+        c = tensor_product(u, w, C111, "1x1o", "1x1o", "1x1e").sum(1)
+        return torch.cat([s, c], dim=-1)
+
+
+def _export(tmp_path):
+    path = str(tmp_path / "dot_linear.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        export(DotThenLinear().eval(), (torch.randn(2, N, 6),), path, input_names=["x"], output_names=["y"],
+               dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    return path
+
+
+def test_scale_moves_into_the_next_dense(tmp_path):
+    path = _export(tmp_path)
+    g, _ = frontend.load(path)
+    log = passes.run_all(g)
+    assert "fold_cg_scales" in log
+    bil = [n for n in g.nodes if n.op == "Bilinear"]
+    scales = sorted(n.attrs["cg_scale"] for n in bil)
+    assert scales[0] == 1.0 and np.isclose(scales[1], np.sqrt(3))        # cross product feeds the output: kept
+    dot = next(n for n in bil if n.attrs["cg_scale"] != 1.0)
+    c = g.consts[dot.inputs[2]]
+    assert np.array_equal(c[:, :, 0], np.eye(3))                          # u·w, integer coefficients
+    assert multiplier_count(c)[1] == 0
+    cross = next(n for n in bil if n.attrs["cg_scale"] == 1.0)
+    assert multiplier_count(g.consts[cross.inputs[2]])[1] > 0             # ε/√6: constant multipliers remain
+    dense = next(n for n in g.nodes if n.op == "Dense")
+    w0 = DotThenLinear().mix.weight.detach().numpy().T
+    assert np.allclose(g.consts[dense.inputs[1]], w0 / np.sqrt(3), rtol=1e-6)
+
+
+def test_folded_model_passes_selfcheck(tmp_path):
+    m = compile_model(_export(tmp_path), output_dir=str(tmp_path / "p"), input_type="ap_fixed<12,6>", n_samples=64,
+                      log=lambda *a: None)
+    assert m["self_check"]["passed"]
+    assert sorted(round(n["attrs"]["cg_scale"], 6) for n in m["nodes"] if n["op"] == "Bilinear") == \
+        [1.0, round(np.sqrt(3), 6)]
