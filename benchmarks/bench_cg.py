@@ -61,6 +61,25 @@ def main():
             tot_b, tot_d = tot_b + b, tot_d + d
     print(f"\ntotal multipliers (products + constant multiplications): block {tot_b}, dense {tot_d}, "
           f"ratio {tot_b / tot_d:.3f}")
+    complex_table()
+
+
+def _spin(v) -> str:
+    """0, ½ or 1."""
+    return "½" if 2 * v == 1 else str(int(v))
+
+
+def complex_table():
+    """Complex (m,n) couplings, m, n <= 1 (SU(2)xSU(2) CG products): non-zeros per triple."""
+    rows = {}
+    for mn1, mn2, mn3, nnz in lorentz_irreps.complex_product_table():
+        key = f"({_spin(mn1[0])},{_spin(mn1[1])})"
+        rows.setdefault(key, []).append(f"⊗({_spin(mn2[0])},{_spin(mn2[1])})→({_spin(mn3[0])},{_spin(mn3[1])}): {nnz}")
+    n = sum(len(v) for v in rows.values())
+    print(f"\n{n} complex couplings (m1,n1)⊗(m2,n2)→(m3,n3), m,n ≤ 1, inputs unordered: non-zero entries\n")
+    print("| (m1,n1) | ⊗(m2,n2)→(m3,n3): non-zeros |\n|---|---|")
+    for k, v in rows.items():
+        print(f"| {k} | {', '.join(v)} |")
 
 
 if __name__ == "__main__":

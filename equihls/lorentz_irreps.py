@@ -35,9 +35,9 @@ Complex irreps (``complex_rep(m, n, A)``)
     equivalent to Lam: with ``VECTOR_TO_BISPINOR`` S (S[:, mu] = sigma_mu
     flattened row-major), complex_rep(1/2, 1/2, A) @ S == S @ Lam(A).
 
-Couplings (``cg_lorentz``) use the convention of ``equihls.irreps.cg``:
-z_k = sum_ij C[i,j,k] x_i y_j is equivariant, C unit Frobenius norm, first
-non-zero entry positive.
+Couplings (``cg_lorentz`` for the real forms, ``cg_complex`` for the complex
+irreps) use the convention of ``equihls.irreps.cg``: z_k = sum_ij C[i,j,k] x_i y_j
+is equivariant, C unit Frobenius norm, first non-zero entry positive.
 """
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ __all__ = [
     "lorentz_from_sl2c",
     "sl2c_from_lorentz",
     "complex_rep",
+    "complex_rep_generators",
+    "cg_complex",
+    "complex_product_table",
 ]
 
 ETA = np.diag([1.0, -1.0, -1.0, -1.0])
@@ -329,3 +332,146 @@ def complex_rep(m, n, A: np.ndarray) -> np.ndarray:
     if A.shape != (2, 2):
         raise ValueError(f"A must be 2x2, got shape {A.shape}")
     return np.kron(_sym_power(A, k1), _sym_power(A, k2).conj())
+
+
+def complex_rep_generators(m, n) -> np.ndarray:
+    """Real generators [6, d, d] of (m, n), d = (2m+1)(2n+1), as a rep of sl2 + sl2.
+
+    With H = diag(1, -1), E = [[0, 1], [0, 0]], F = [[0, 0], [1, 0]]: entries 0..2
+    are Sym^{2m}(X) (x) 1 and entries 3..5 are 1 (x) Sym^{2n}(X) for X = H, E, F.
+    For real t, complex_rep(m, n, expm(t X)) == expm(t (g[a] + g[3+a])) and
+    complex_rep(m, n, expm(1j t X)) == expm(1j t (g[a] - g[3+a])), so complex
+    intertwiners of SL(2, C) are exactly the (real) intertwiners of these.
+    """
+    k1, k2 = _spin2(m), _spin2(n)
+    return _complex_gens_cached(k1, k2).copy()
+
+
+_SL2_BASIS = np.array([[[1.0, 0.0], [0.0, -1.0]], [[0.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, 0.0]]])
+
+
+@lru_cache(maxsize=None)
+def _sym_generators(k: int) -> np.ndarray:
+    """Sym^k of H, E, F [3, k+1, k+1]; real, so the conjugate factor has the same ones."""
+    p = _sym_isometry(k)
+    eye = np.eye(2)
+    out = []
+    for x in _SL2_BASIS:
+        big = np.zeros((2**k, 2**k))
+        for slot in range(k):
+            term = np.ones((1, 1))
+            for s in range(k):
+                term = np.kron(term, x if s == slot else eye)
+            big += term
+        out.append(p.T @ big @ p)
+    out = np.array(out).reshape(3, k + 1, k + 1)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _complex_gens_cached(k1: int, k2: int) -> np.ndarray:
+    g1, g2 = _sym_generators(k1), _sym_generators(k2)
+    e1, e2 = np.eye(k1 + 1), np.eye(k2 + 1)
+    out = np.concatenate([[np.kron(g, e2) for g in g1], [np.kron(e1, g) for g in g2]])
+    out.setflags(write=False)
+    return out
+
+
+def _triangle_ok(k1: int, k2: int, k3: int) -> bool:
+    return abs(k1 - k2) <= k3 <= k1 + k2 and (k1 + k2 + k3) % 2 == 0
+
+
+@lru_cache(maxsize=None)
+def _su2_cg_sym(k1: int, k2: int, k3: int) -> np.ndarray:
+    """SU(2) coupling [k1+1, k2+1, k3+1] of spins k/2 in the Sym^k basis (real)."""
+    g1, g2, g3 = _sym_generators(k1), _sym_generators(k2), _sym_generators(k3)
+    basis = _intertwiner_basis(g1, g2, g3)
+    if len(basis) != 1:
+        raise RuntimeError(f"expected one SU(2) coupling {k1}/2 x {k2}/2 -> {k3}/2, got {len(basis)}")
+    out = basis[0]
+    out.setflags(write=False)
+    return out
+
+
+def _parse_mn(mn, which: str) -> tuple[int, int]:
+    try:
+        m, n = mn
+    except (TypeError, ValueError):
+        raise ValueError(f"{which} must be a pair (m, n), got {mn!r}") from None
+    return _spin2(m), _spin2(n)
+
+
+def _fmt_spin(k: int) -> str:
+    return str(k // 2) if k % 2 == 0 else f"{k}/2"
+
+
+@lru_cache(maxsize=None)
+def _cg_complex_cached(k1, l1, k2, l2, k3, l3) -> np.ndarray:
+    cm = _su2_cg_sym(k1, k2, k3)
+    cn = _su2_cg_sym(l1, l2, l3)
+    # Product over the two SL(2) factors; C order of (m-index, n-index) matches np.kron.
+    c = np.einsum("ace,bdf->abcdef", cm, cn).reshape(
+        (k1 + 1) * (l1 + 1), (k2 + 1) * (l2 + 1), (k3 + 1) * (l3 + 1)
+    )
+    c = c / np.linalg.norm(c)
+    flat = c.reshape(-1)
+    first = flat[np.flatnonzero(np.abs(flat) > 1e-12)[0]]
+    out = (c * (abs(first) / first)).astype(complex)
+    out.setflags(write=False)
+    return out
+
+
+def cg_complex(mn1, mn2, mn3) -> np.ndarray:
+    """Coupling (m1, n1) (x) (m2, n2) -> (m3, n3) of complex irreps: C [d1, d2, d3], complex.
+
+    mn*: pairs (m, n) of spins (0, 1/2, 1, ... as accepted by ``complex_rep``);
+    d = (2m+1)(2n+1).  For every A in SL(2, C), with Dk = complex_rep(mk, nk, A)::
+
+        einsum('ijk,ia,jb->kab', C, D1, D2) == einsum('kc,abc->kab', D3, C)
+
+    C is the SU(2) coupling m1 x m2 -> m3 in the Sym^{2m} basis times the one
+    for n1 x n2 -> n3 (the conjugate factor; the couplings are real, so they
+    serve both), reindexed to the kron order of complex_rep.  Unit Frobenius
+    norm, first non-zero entry (C order) real positive; in these bases all
+    entries are real.  Unique up to scale.  ValueError unless
+    |m1-m2| <= m3 <= m1+m2 with m1+m2+m3 integer, and the same for n.
+    """
+    k1, l1 = _parse_mn(mn1, "mn1")
+    k2, l2 = _parse_mn(mn2, "mn2")
+    k3, l3 = _parse_mn(mn3, "mn3")
+    for a, b, c, name in ((k1, k2, k3, "m"), (l1, l2, l3, "n")):
+        if not _triangle_ok(a, b, c):
+            raise ValueError(
+                f"no coupling ({_fmt_spin(k1)},{_fmt_spin(l1)}) x ({_fmt_spin(k2)},{_fmt_spin(l2)}) -> "
+                f"({_fmt_spin(k3)},{_fmt_spin(l3)}): selection rule |{name}1-{name}2| <= {name}3 <= "
+                f"{name}1+{name}2 with {name}1+{name}2+{name}3 integer fails for {name}"
+            )
+    return _cg_complex_cached(k1, l1, k2, l2, k3, l3).copy()
+
+
+def complex_product_table() -> list:
+    """All allowed couplings with every m, n in {0, 1/2, 1}.
+
+    Returns [((m1, n1), (m2, n2), (m3, n3), nnz), ...] with spins as Fraction and
+    nnz the number of non-zero entries of ``cg_complex``.  Inputs unordered: only
+    (2*m1, 2*n1) <= (2*m2, 2*n2) lexicographically; sorted by (input 1, input 2,
+    output) in that order.
+    """
+    reps = [(a, b) for a in range(3) for b in range(3)]
+    half = lambda k: Fraction(k, 2)  # noqa: E731
+    out = []
+    for i, r1 in enumerate(reps):
+        for r2 in reps[i:]:
+            for r3 in reps:
+                if _triangle_ok(r1[0], r2[0], r3[0]) and _triangle_ok(r1[1], r2[1], r3[1]):
+                    c = _cg_complex_cached(*r1, *r2, *r3)
+                    out.append(
+                        (
+                            (half(r1[0]), half(r1[1])),
+                            (half(r2[0]), half(r2[1])),
+                            (half(r3[0]), half(r3[1])),
+                            int(np.count_nonzero(np.abs(c) > 1e-12)),
+                        )
+                    )
+    return out
