@@ -306,13 +306,26 @@ class Rep:
             return g.rotation
         return self._irreps.D(g.rotation)
 
-    def apply(self, x: np.ndarray, g: Element, particle_axis: int | None, shift: bool = False) -> np.ndarray:
+    def integral_matrix(self, g: Element, tol: float = 1e-9) -> np.ndarray | None:
+        """The representation matrix rounded to integers if it is integral up to float noise
+        (e.g. Wigner matrices of 90° rotations), None for scalars; raises ValueError if it is not."""
+        m = self.matrix(g)
+        if m is None:
+            return None
+        r = np.round(m)
+        if np.abs(m - r).max() > tol:
+            raise ValueError(f"representation '{self.name}' of {g.label} is not an integer matrix")
+        return r
+
+    def apply(self, x: np.ndarray, g: Element, particle_axis: int | None, shift: bool = False,
+              exact: bool = False) -> np.ndarray:
         """g acting on x [batch, ..., dim]: permute `particle_axis` (of the batched array), apply
-        the matrix on the last axis, add the translation when `shift` (positions)."""
+        the matrix on the last axis, add the translation when `shift` (positions). exact=True
+        uses the integer matrix (see integral_matrix), so lattice values map exactly."""
         x = np.asarray(x, dtype=np.float64)
         if g.perm is not None and particle_axis is not None:
             x = np.take(x, g.perm, axis=particle_axis)
-        m = self.matrix(g)
+        m = self.integral_matrix(g) if exact else self.matrix(g)
         if m is not None:
             if x.shape[-1] != m.shape[0]:
                 raise ValueError(f"representation '{self.name}' has dimension {m.shape[0]}, tensor's last axis is {x.shape[-1]}")

@@ -2,15 +2,19 @@
 
 Run from the repository root::
 
-    .venv/bin/python models/so3_cg/train.py            # reproduces the shipped files
+    .venv/bin/python models/so3_cg/train.py            # so3_cg.onnx (l=1 output)
+    .venv/bin/python models/so3_cg/train.py --l2       # so3_cg_l2.onnx (l=1 + l=2 outputs)
     .venv/bin/python models/so3_cg/train.py --epochs 5 --seed 1 --out /tmp/so3
 
-Writes into ``--out`` (default: this directory):
+Writes into ``--out`` (default: this directory); NAME is ``so3_cg`` or, with ``--l2``, ``so3_cg_l2``:
 
-* ``so3_cg.onnx``         -- opset 17 + equihls custom domain, input ``x`` [batch, 16, 3]
-                             (units of 64 GeV), output ``y`` [batch, 8] irreps "1x1o+1x2e"
-* ``samples.npz``         -- 512 test events: ``x`` float32 [512, 16, 3], ``target`` float32 [512, 8]
-* ``metrics_float.json``  -- float R^2 / relative errors on the full test set, seeds, sizes
+* ``NAME.onnx``           -- opset 17 + equihls custom domain, input ``x`` [batch, 16, 3]
+                             (units of 64 GeV), output ``y`` [batch, 3] irreps "1x1o"
+                             (``--l2``: [batch, 8], "1x1o+1x2e")
+* ``samples.npz``         -- 512 test events (the same with and without ``--l2``): ``x`` float32
+                             [512, 16, 3], ``target_v`` float32 [512, 3], ``target_t`` float32 [512, 5]
+* ``metrics_float.json``  -- (``--l2``: ``metrics_float_l2.json``) float R^2 / relative errors on
+                             the full test set, seeds, sizes
 
 Training data are the 3-momenta of TOY jets from :mod:`models.data.toyjets` (not Pythia), both
 classes mixed.
@@ -35,11 +39,16 @@ if str(REPO) not in sys.path:
 
 from equihls.torch_ops import export  # noqa: E402
 from models.data import toyjets  # noqa: E402
-from models.so3_cg.model import (HIDDEN, N_CONST, OUTPUT_IRREPS, P_UNIT, SO3CG, n_params,  # noqa: E402
+from models.so3_cg.model import (HIDDEN, N_CONST, P_UNIT, SO3CG, n_params, output_irreps,  # noqa: E402
                                  targets)
 
-SYMMETRY_METADATA = {"equihls.symmetry": "so3,o3,perm", "equihls.input_reps": "3vec",
-                     "equihls.output_reps": OUTPUT_IRREPS}
+
+def symmetry_metadata(l2: bool) -> dict:
+    """ONNX metadata_props read by `equihls compile`: p is a polar vector (1o), s is 0e, v is 1o
+    and t is 2e; sums over particles are permutation invariant."""
+    return {"equihls.symmetry": "so3,o3,perm", "equihls.input_reps": "3vec",
+            "equihls.output_reps": output_irreps(l2)}
+
 
 # Fixed data seeds (independent samples) and sizes, jets per class.
 DATA = {
@@ -48,7 +57,7 @@ DATA = {
     "test": {"seed": 333, "n_per_class": 5000},
 }
 N_SAMPLES = 512
-BLOCKS = {"v_1o": slice(0, 3), "t_2e": slice(3, 8)}
+BLOCKS_ALL = {"v_1o": slice(0, 3), "t_2e": slice(3, 8)}
 
 
 def momenta(n_per_class: int, seed: int) -> np.ndarray:
@@ -57,11 +66,11 @@ def momenta(n_per_class: int, seed: int) -> np.ndarray:
     return (x[..., 1:4] / P_UNIT).astype(np.float32)
 
 
-def block_metrics(y: np.ndarray, t: np.ndarray) -> dict:
+def block_metrics(y: np.ndarray, t: np.ndarray, blocks: dict) -> dict:
     """Per output block: R^2 (all components pooled, about the component means) and the median /
     p90 relative error |y - t| / |t| per event (Euclidean norm over the block)."""
     out = {}
-    for k, sl in BLOCKS.items():
+    for k, sl in blocks.items():
         a, b = np.asarray(y[:, sl], np.float64), np.asarray(t[:, sl], np.float64)
         r2 = 1.0 - ((a - b) ** 2).sum() / ((b - b.mean(0)) ** 2).sum()
         rel = np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-12)
@@ -84,7 +93,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--hidden", type=int, default=HIDDEN)
+    ap.add_argument("--l2", action="store_true", help="add the l=2 (2e) quadrupole output")
     args = ap.parse_args(argv)
+    name = "so3_cg_l2" if args.l2 else "so3_cg"
+    blocks = BLOCKS_ALL if args.l2 else {"v_1o": BLOCKS_ALL["v_1o"]}
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -92,17 +104,19 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     xs = {k: momenta(v["n_per_class"], v["seed"]) for k, v in DATA.items()}
-    ts = {k: targets(torch.from_numpy(x).double()).float().numpy() for k, x in xs.items()}
+    ts = {k: targets(torch.from_numpy(x).double(), l2=True).float().numpy() for k, x in xs.items()}
+    ts_all = ts
+    ts = {k: t[:, :3] if not args.l2 else t for k, t in ts.items()}
     print(f"generated toy jets in {time.perf_counter() - t0:.1f} s: " +
           ", ".join(f"{k}={len(x)}" for k, x in xs.items()))
 
-    model = SO3CG(hidden=args.hidden)
-    print(f"SO3CG(hidden={args.hidden}): {n_params(model)} parameters")
+    model = SO3CG(hidden=args.hidden, l2=args.l2)
+    print(f"SO3CG(hidden={args.hidden}, l2={args.l2}): {n_params(model)} parameters")
 
     xtr, ytr = torch.from_numpy(xs["train"]), torch.from_numpy(ts["train"])
     # each block's loss is normalised by its target variance on the training set
     inv_var = torch.cat([torch.full((sl.stop - sl.start,), 1.0 / float(ytr[:, sl].var()))
-                         for sl in BLOCKS.values()]) / len(BLOCKS)
+                         for sl in blocks.values()]) / len(blocks)
     n = len(xtr)
     steps_per_epoch = math.ceil(n / args.batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -139,23 +153,22 @@ def main(argv=None) -> dict:
     # ---- evaluation on the full test set; baseline: all constituents, no 10 GeV cut
     xte, tte = xs["test"], ts["test"]
     yte = predict(model, xte)
-    m_test = block_metrics(yte, tte)
-    x64 = torch.from_numpy(xte).double()
-    base = targets(x64, threshold=-1.0).float().numpy()
-    m_base = block_metrics(base, tte)
+    m_test = block_metrics(yte, tte, blocks)
+    base = targets(torch.from_numpy(xte).double(), l2=args.l2, threshold=-1.0).float().numpy()
+    m_base = block_metrics(base, tte, blocks)
     print("float test:", json.dumps(m_test))
     print("baseline (no cut):", json.dumps(m_base))
 
     # ---- ONNX export (equihls custom ops) + onnxruntime check
     model.eval()
-    onnx_path = args.out / "so3_cg.onnx"
+    onnx_path = args.out / f"{name}.onnx"
     export(model, (torch.from_numpy(xte[:2]),), str(onnx_path), input_names=["x"], output_names=["y"],
            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     import onnx
     import onnxruntime as ort
 
     om = onnx.load(str(onnx_path))
-    onnx.helper.set_model_props(om, SYMMETRY_METADATA)   # read by `equihls compile` into the manifest
+    onnx.helper.set_model_props(om, symmetry_metadata(args.l2))   # read by `equihls compile` into the manifest
     onnx.checker.check_model(om)
     onnx.save(om, str(onnx_path))
     ops = [nd.op_type for nd in om.graph.node]
@@ -173,18 +186,21 @@ def main(argv=None) -> dict:
     # ---- bundled sample events: a seeded random subset of the test set (both classes)
     rng = np.random.default_rng(args.seed)
     idx = np.sort(rng.choice(len(xte), N_SAMPLES, replace=False))
+    t_all = ts_all["test"][idx].astype(np.float32)
     np.savez_compressed(args.out / "samples.npz", x=xte[idx].astype(np.float32),
-                        target=tte[idx].astype(np.float32))
+                        target_v=t_all[:, :3], target_t=t_all[:, 3:])
 
     metrics = {
-        "model": "so3_cg",
+        "model": name,
         "note": "float32 reference on TOY jets (models/data/toyjets.py), not Pythia",
         "input": "x [batch,16,3] = constituent (px,py,pz) / 64 GeV; zero rows are padding",
-        "output": {"y[:, 0:3]": "v, 1o, units of 64 GeV", "y[:, 3:8]": "t, 2e, units of (256 GeV)^2",
-                   "irreps": OUTPUT_IRREPS},
-        "target": "v* = sum_i p_i [|p_i| > 10 GeV]; t* = 2^-4 sum_i [|p_i| > 10 GeV] TP(p_i, p_i; cg(1,1,2))",
+        "output": dict({"y[:, 0:3]": "v, 1o, units of 64 GeV"},
+                       **({"y[:, 3:8]": "t, 2e, units of (256 GeV)^2"} if args.l2 else {}),
+                       irreps=output_irreps(args.l2)),
+        "target": "v* = sum_i p_i [|p_i| > 10 GeV]" +
+                  ("; t* = 2^-4 sum_i [|p_i| > 10 GeV] TP(p_i, p_i; cg(1,1,2))" if args.l2 else ""),
         "test": m_test,
-        "samples": block_metrics(yte[idx], tte[idx]),
+        "samples": block_metrics(yte[idx], tte[idx], blocks),
         "baseline_no_cut_test": m_base,
         "n_test": int(len(xte)),
         "n_samples": N_SAMPLES,
@@ -200,8 +216,9 @@ def main(argv=None) -> dict:
         "torch_version": torch.__version__,
     }
     # (training time is printed, not stored, so that the JSON is reproducible)
-    (args.out / "metrics_float.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print("wrote", ", ".join(str(args.out / f) for f in ("so3_cg.onnx", "samples.npz", "metrics_float.json")))
+    mname = "metrics_float_l2.json" if args.l2 else "metrics_float.json"
+    (args.out / mname).write_text(json.dumps(metrics, indent=2) + "\n")
+    print("wrote", ", ".join(str(args.out / f) for f in (f"{name}.onnx", "samples.npz", mname)))
     return metrics
 
 

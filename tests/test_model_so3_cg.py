@@ -1,0 +1,77 @@
+"""The bundled SO(3)/O(3) Clebsch-Gordan reference models (models/so3_cg) compile with their shipped
+samples, pass the self-check, keep their tensor products as Bilinear blocks and carry an
+equivariance certificate for the groups declared in the ONNX metadata (so3, o3, perm).
+
+so3_cg.onnx (output "1x1o") must pass `equihls check` outright. so3_cg_l2.onnx (output
+"1x1o+1x2e") is certified here on its continuous lines, and its exact equivariance is checked
+directly on the signed axis permutations whose l=2 matrices are integers.
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from equihls import check, project  # noqa: E402
+from models.so3_cg import HERE  # noqa: E402
+
+N_EVENTS = 128
+INPUT_TYPE = "ap_fixed<16,6>"                   # +-32 x 64 GeV, LSB 64 GeV / 1024 = 1/16 GeV
+OUTPUT_TYPE = {"y": "ap_fixed<20,8,AP_RND_CONV>"}   # odd-symmetric rounding of the exact sums
+GROUPS = ["so3", "o3", "perm"]
+
+
+def _compile(tmp_path, name):
+    x = np.load(f"{HERE}/samples.npz")["x"][:N_EVENTS]
+    np.savez(tmp_path / "s.npz", x=x)
+    out = str(tmp_path / name)
+    m = project.compile_model(f"{HERE}/{name}.onnx", output_dir=out, input_type=INPUT_TYPE,
+                              samples=str(tmp_path / "s.npz"),
+                              type_overrides={k: project.FixedType.parse(v) for k, v in OUTPUT_TYPE.items()},
+                              log=lambda *a: None)
+    return m, project.Project(out), x
+
+
+def _line(rep, group, exact):
+    return next(r for r in rep["lines"] if r["group"] == group and (r["kind"] == "exact") == exact)
+
+
+def test_so3_cg_l1_certificate(tmp_path):
+    m, prj, _ = _compile(tmp_path, "so3_cg")
+    assert m["self_check"]["passed"]
+    assert all(r["csim_vs_twin_mismatches"] == 0 for r in m["self_check"]["outputs"].values())
+    irreps = sorted(n["attrs"].get("irreps") for n in m["nodes"] if n["op"] == "Bilinear")
+    assert irreps == ["1x0e*1x1o->1x1o", "1x1o*1x1o->1x0e"], irreps
+    assert m["symmetry"]["groups"] == GROUPS and m["symmetry"]["output_reps"] == ["1x1o"]
+    rep = check.run(prj, n_elements=48, progress=False)
+    assert rep["passed"], check.format_report(rep)
+    assert _line(rep, "so3", True)["elements"] == 24 and _line(rep, "o3", True)["elements"] == 48
+    for g in GROUPS:
+        ex = _line(rep, g, True)
+        assert ex["mismatched"] == 0 and ex["identical"] == ex["pairs"] >= 24 * N_EVENTS
+        assert ex["skipped_nonintegral_output"] == 0
+    # a polar vector declared axial is caught by the reflections
+    wrong = check.run(prj, groups=["o3"], output_reps=["1e"], n_elements=8, progress=False)
+    assert not _line(wrong, "o3", True)["passed"]
+
+
+def test_so3_cg_l2_compiles_and_is_equivariant(tmp_path):
+    m, prj, x = _compile(tmp_path, "so3_cg_l2")
+    assert m["self_check"]["passed"]
+    irreps = sorted(n["attrs"].get("irreps") for n in m["nodes"] if n["op"] == "Bilinear")
+    assert irreps == ["1x0e*1x1o->1x1o", "1x0e*1x2e->1x2e", "1x1o*1x1o->1x0e", "1x1o*1x1o->1x2e"], irreps
+    assert m["symmetry"]["output_reps"] == ["1x1o+1x2e"]
+    rep = check.run(prj, n_elements=8, progress=False)
+    for g in ("so3", "o3"):
+        c = _line(rep, g, False)
+        assert c["passed"] and c["floor_exact_inputs"]["max_lsb"] < 0.01, c
+    # exact lines: only elements whose "1x1o+1x2e" matrix is integral are comparable bit for bit
+    # (8 of the 24 octahedral rotations, 16 of the 48 signed axis permutations); the rest are
+    # skipped and counted as non-integral
+    rep = check.run(prj, n_elements=48, progress=False)
+    for g in GROUPS:
+        ex = _line(rep, g, True)
+        assert ex["passed"] and ex["mismatched"] == 0 and ex["pairs"] > 0, ex
+    n = len(x)
+    assert _line(rep, "so3", True)["pairs"] == 8 * n and _line(rep, "o3", True)["pairs"] == 16 * n
+    assert _line(rep, "o3", True)["skipped_nonintegral_output"] == 32 * n
