@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from . import groups as G
+from .csim import check_finite
 from .errors import EquihlsError, InputError
 
 CHECK_FILE = "equihls_check.json"
@@ -63,26 +64,35 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def _merged(declared: dict, groups, input_reps, output_reps, output_perm) -> dict:
+    """A declaration (lists of names; output_perm) with the given non-empty overrides applied."""
+    spec = {k: list(declared.get(k) or []) for k in ("groups", "input_reps", "output_reps")}
+    for k, v in (("groups", groups), ("input_reps", input_reps), ("output_reps", output_reps)):
+        if v:
+            spec[k] = list(v)
+    spec["output_perm"] = output_perm or declared.get("output_perm")
+    return spec
+
+
+def _completed(spec: dict, inputs: list, outputs: list) -> dict:
+    """Fill the default representations (4vec/3vec by size, scalar outputs, invariant under
+    permutations) and validate against the ports ((name, per-event shape) pairs)."""
+    spec["input_reps"] = spec["input_reps"] or [default_input_rep(s) for _, s in inputs]
+    spec["output_reps"] = spec["output_reps"] or ["scalar"] * len(outputs)
+    spec["output_perm"] = spec["output_perm"] or "invariant"
+    validate_symmetry(spec, inputs, outputs)
+    return spec
+
+
 def symmetry_spec(manifest: dict, groups: list | None = None, input_reps: list | None = None,
                   output_reps: list | None = None, output_perm: str | None = None) -> dict:
     """The groups and representations to check: arguments override the manifest's 'symmetry'."""
-    sym = dict(manifest.get("symmetry") or {})
-    spec = {
-        "groups": list(groups) if groups else list(sym.get("groups") or []),
-        "input_reps": list(input_reps) if input_reps else list(sym.get("input_reps") or []),
-        "output_reps": list(output_reps) if output_reps else list(sym.get("output_reps") or []),
-        "output_perm": output_perm or sym.get("output_perm") or "invariant",
-    }
+    spec = _merged(manifest.get("symmetry") or {}, groups, input_reps, output_reps, output_perm)
     if not spec["groups"]:
         raise EquihlsError("no symmetry to check: the project declares none (compile with --symmetry, or set the "
                            "ONNX metadata 'equihls.symmetry') and no --group was given")
-    if not spec["input_reps"]:
-        spec["input_reps"] = [default_input_rep(i["shape"]) for i in manifest["inputs"]]
-    if not spec["output_reps"]:
-        spec["output_reps"] = ["scalar"] * len(manifest["outputs"])
-    validate_symmetry(spec, [(i["onnx_name"], i["shape"]) for i in manifest["inputs"]],
+    return _completed(spec, [(i["onnx_name"], i["shape"]) for i in manifest["inputs"]],
                       [(o["onnx_name"], o["shape"]) for o in manifest["outputs"]])
-    return spec
 
 
 METADATA_KEYS = {"groups": "equihls.symmetry", "input_reps": "equihls.input_reps",
@@ -99,20 +109,12 @@ def declare_symmetry(metadata: dict, inputs: list, outputs: list, groups: list |
     def listed(v):
         return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else list(v or [])
 
-    spec = {k: (listed(metadata.get(key)) if k != "output_perm" else metadata.get(key))
-            for k, key in METADATA_KEYS.items()}
-    for k, v in (("groups", groups), ("input_reps", input_reps), ("output_reps", output_reps)):
-        if v:
-            spec[k] = listed(v)
-    if output_perm:
-        spec["output_perm"] = output_perm
+    declared = {k: (listed(metadata.get(key)) if k != "output_perm" else metadata.get(key))
+                for k, key in METADATA_KEYS.items()}
+    spec = _merged(declared, *(listed(v) for v in (groups, input_reps, output_reps)), output_perm)
     if not spec["groups"] and not spec["input_reps"] and not spec["output_reps"]:
         return None
-    spec["input_reps"] = spec["input_reps"] or [default_input_rep(s) for _, s in inputs]
-    spec["output_reps"] = spec["output_reps"] or ["scalar"] * len(outputs)
-    spec["output_perm"] = spec["output_perm"] or "invariant"
-    validate_symmetry(spec, inputs, outputs)
-    return spec
+    return _completed(spec, inputs, outputs)
 
 
 def validate_symmetry(spec: dict, inputs: list, outputs: list):
@@ -154,12 +156,6 @@ def _fits(x: np.ndarray, t) -> np.ndarray:
     """Per event: every value inside the type's range."""
     flat = x.reshape(x.shape[0], -1)
     return ((flat >= t.min) & (flat <= t.max)).all(axis=1)
-
-
-def _lattice(x: np.ndarray, t) -> np.ndarray:
-    """Quantise float64 events to the input type exactly as the input port does."""
-    raw, _ = t.from_float(x.reshape(x.shape[0], -1))
-    return t.to_float(raw).reshape(x.shape)
 
 
 class _Ctx:
@@ -265,7 +261,7 @@ def _continuous_line(ctx: _Ctx, line: G.Line, y0: list, f0: list | None, f0q: li
         d = ctx.lsb_diff(y1, ctx.act_out([y[idx] for y in y0], g))
         fixed.append(d)
         if ctx.float_model is not None:
-            fq = ctx.float_model([_lattice(x, t) for x, t in zip(xg, ctx.in_types)])
+            fq = ctx.float_model([t.quantize(x) for x, t in zip(xg, ctx.in_types)])
             floor_q.append(ctx.lsb_diff(fq, ctx.act_out([f[idx] for f in f0q], g)))
             fg = ctx.float_model(xg)
             floor.append(ctx.lsb_diff(fg, ctx.act_out([f[idx] for f in f0], g)))
@@ -340,8 +336,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
     if n == 0:
         raise InputError("no events to check")
     for x, i in zip(xs, project.inputs):
-        if not np.isfinite(x).all():
-            raise InputError(f"input '{i['onnx_name']}': events contain NaN or Inf")
+        check_finite(x, i["onnx_name"])
     rng = np.random.default_rng(seed)
     n_part = next((i["shape"][0] for i in project.inputs if len(i["shape"]) >= 2), None)
     in_lsb = min(project.input_type(k).lsb for k in range(len(project.inputs)))
@@ -355,7 +350,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
     ctx = _Ctx(project, spec, xs, runner, prog)
     t0 = time.time()
     try:
-        xq = [_lattice(x, t) for x, t in zip(ctx.xs, ctx.in_types)]
+        xq = [t.quantize(x) for x, t in zip(ctx.xs, ctx.in_types)]
         y0q = ctx.sim(xq)
         y0 = ctx.sim(ctx.xs)
         f0 = runner(ctx.xs) if runner else None

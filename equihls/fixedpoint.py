@@ -197,6 +197,12 @@ class FixedType:
         out, ovf = self._convert(mant, k)
         return out, int(np.count_nonzero(ovf))
 
+    def quantize(self, x) -> np.ndarray:
+        """Float64 values (any shape) as this type stores them: from_float then to_float, i.e.
+        the value a C++ input port of this type sees (rounding and overflow modes applied)."""
+        x = np.asarray(x, dtype=np.float64)
+        return self.to_float(self.from_float(x)[0]).reshape(x.shape)
+
     def to_float(self, raw) -> np.ndarray:
         """Raw integers (any shape, int64 or object) -> float64 values raw * 2**-frac.
 

@@ -35,6 +35,18 @@ TENSOR_PRODUCT_IRREPS_ATTRS = ("irreps_in1", "irreps_in2", "irreps_out")
 DEFAULT_OPSET = 17
 
 
+def _constant_from_attribute(name: str, output: str, value_field: str, attr_type: int, ref: str) -> onnx.NodeProto:
+    """A Constant node inside a FunctionProto whose `value_field` refers to the function's
+    attribute `ref` (helper.make_node cannot build attribute references)."""
+    node = onnx.NodeProto()
+    node.op_type, node.name = "Constant", name
+    node.output.append(output)
+    a = onnx.AttributeProto()
+    a.name, a.type, a.ref_attr_name = value_field, attr_type, ref
+    node.attribute.append(a)
+    return node
+
+
 def scalar_products_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
     """The model-local function defining `equihls::ScalarProducts`.
 
@@ -49,18 +61,8 @@ def scalar_products_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
           attribute `metric` (ints, length D, each +1 or -1): the diagonal of the metric.
         Body: Constant(value_ints=@metric) -> Cast(float) -> Mul(x, eta) -> MatMul(., Transpose(x, [0,2,1])).
     """
-    metric_const = onnx.NodeProto()
-    metric_const.op_type = "Constant"
-    metric_const.name = "metric_const"
-    metric_const.output.append("eta_i64")
-    ref = onnx.AttributeProto()
-    ref.name = "value_ints"
-    ref.type = onnx.AttributeProto.INTS
-    ref.ref_attr_name = "metric"
-    metric_const.attribute.append(ref)
-
     nodes = [
-        metric_const,
+        _constant_from_attribute("metric_const", "eta_i64", "value_ints", onnx.AttributeProto.INTS, "metric"),
         helper.make_node("Cast", ["eta_i64"], ["eta"], name="metric_cast", to=onnx.TensorProto.FLOAT),
         helper.make_node("Mul", ["x", "eta"], ["x_eta"], name="apply_metric"),
         helper.make_node("Transpose", ["x"], ["x_t"], name="transpose", perm=[0, 2, 1]),
@@ -91,16 +93,7 @@ def tensor_product_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
           intertwines them.
         Body: Constant(value=@cg) -> Einsum("...i,...j,ijk->...k", a, b, cg).
     """
-    cg_const = onnx.NodeProto()
-    cg_const.op_type = "Constant"
-    cg_const.name = "cg_const"
-    cg_const.output.append("cg")
-    ref = onnx.AttributeProto()
-    ref.name = "value"
-    ref.type = onnx.AttributeProto.TENSOR
-    ref.ref_attr_name = "cg"
-    cg_const.attribute.append(ref)
-    nodes = [cg_const,
+    nodes = [_constant_from_attribute("cg_const", "cg", "value", onnx.AttributeProto.TENSOR, "cg"),
              helper.make_node("Einsum", ["a", "b", "cg"], ["out"], name="couple", equation=TENSOR_PRODUCT_EQUATION)]
     return helper.make_function(
         DOMAIN, TENSOR_PRODUCT, inputs=["a", "b"], outputs=["out"], nodes=nodes,

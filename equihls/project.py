@@ -86,8 +86,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     for name, a in x.items():
         check_finite(a, name)
         rng_rep[name] = range_report(a, prec.types[name])
-        raw, _ = prec.types[name].from_float(a.reshape(a.shape[0], -1))
-        x_q[name] = prec.types[name].to_float(raw).reshape(a.shape)
+        x_q[name] = prec.types[name].quantize(a)
     y_ref = selfcheck.run_onnxruntime(model.SerializeToString(), x_q)
 
     onnx_graph, cname = emitter.emit(g, prec)
