@@ -30,7 +30,8 @@ def _cmd_compile(a):
                   default_type=a.default_type, weight_frac=a.weight_frac, samples=a.samples,
                   n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb, type_overrides=overrides,
                   accum_overrides=pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry), input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
-                  output_perm=a.output_perm)
+                  output_perm=a.output_perm, calibrate=a.calibrate, calib_margin=a.calib_margin,
+                  allow_overflow=a.allow_overflow)
     return 0
 
 
@@ -83,10 +84,20 @@ def _read_input(spec: str, n_inputs: int):
 
 def _cmd_csim(a):
     from .csim import range_report
+    from .overflow import format_trace
     from .project import Project
 
     p = Project(a.project)
     xs = _read_input(a.input, len(p.inputs))
+    if a.trace:
+        ys, rep = p.trace(*xs)
+        print(format_trace(rep, all_tensors=True))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(rep, f, indent=1, sort_keys=True)
+        if a.output:
+            np.save(a.output, ys[0])
+        return 1 if rep["n_overflow"] or rep["n_rounding_violations"] else 0
     for k, (x, spec) in enumerate(zip(xs, p.inputs)):
         rep = range_report(np.asarray(x, dtype=np.float64).reshape(len(x), -1) if np.isfinite(x).all() else np.zeros((1, 1)),
                            p.input_type(k))
@@ -102,6 +113,23 @@ def _cmd_csim(a):
         np.set_printoptions(threshold=50, linewidth=120)
         for o, y in zip(p.outputs, ys):
             print(f"{o['onnx_name']} [{o['type']}] shape {list(y.shape)}:\n{y}")
+    return 0
+
+
+def _cmd_report(a):
+    from . import report
+    from .project import Project
+
+    rep = report.collect(Project(a.project))
+    if a.json:
+        text = json.dumps(rep, indent=1, sort_keys=True)
+        if a.json == "-":
+            print(text)
+        else:
+            with open(a.json, "w") as f:
+                f.write(text)
+    if a.json != "-":
+        print(report.format_report(rep))
     return 0
 
 
@@ -131,6 +159,12 @@ def build_parser():
                    help="narrow the accumulator of one block (node name or its output tensor); it then rounds "
                         "after every term, which can break exact invariance (equihls check shows it)")
     c.add_argument("--samples", help="sample inputs for the self-check (.npy, or .npz keyed by input name)")
+    c.add_argument("--calibrate", metavar="X.npz", help="calibration events: their value ranges times "
+                   "--calib-margin narrow the integer bits of computed tensors (which then saturate)")
+    c.add_argument("--calib-margin", type=float, default=2.0,
+                   help="safety factor on calibrated ranges (default 2: one spare integer bit)")
+    c.add_argument("--allow-overflow", action="store_true", help="keep the project when values overflow on the "
+                   "samples (counts go to the manifest) instead of failing")
     c.add_argument("--n-samples", type=int, default=256, help="generated samples when --samples is not given")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--tolerance-lsb", type=float, help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
@@ -147,6 +181,9 @@ def build_parser():
     s.add_argument("project", help="project directory")
     s.add_argument("--input", required=True, help="X.npy or X.npz[:key]")
     s.add_argument("-o", "--output", help="write the outputs to this .npy")
+    s.add_argument("--trace", action="store_true", help="count per tensor the values that overflowed (saturated "
+                   "or wrapped) or were rounded; exit 1 if any overflowed")
+    s.add_argument("--json", help="with --trace: write the counts as JSON here")
     s.set_defaults(fn=_cmd_csim)
 
     k = sub.add_parser("check", help="equivariance certificate: C-sim under group transformations "
@@ -168,6 +205,12 @@ def build_parser():
     k.add_argument("--json", help="also write the JSON report here (always written to the project)")
     k.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     k.set_defaults(fn=_cmd_check)
+
+    r = sub.add_parser("report", help="estimates, types, self-check, overflow trace and certificate of a project "
+                       "(beside measured figures when a synthesis report is present)")
+    r.add_argument("project", help="project directory")
+    r.add_argument("--json", metavar="FILE", help="write the report as JSON to FILE ('-': stdout only)")
+    r.set_defaults(fn=_cmd_report)
 
     t = sub.add_parser("targets", help="list the known FPGA targets")
     t.set_defaults(fn=_cmd_targets)

@@ -25,16 +25,23 @@ BRIDGE = "equihls_csim_bridge.cpp"
 # project loaded in the same process would silently use the first one's tables.
 COMMON_CXXFLAGS = ["-std=c++14", "-fPIC", "-shared", "-w", "-DNDEBUG", "-fno-gnu-unique"]
 MIN_EVENTS_PER_THREAD = 256
-CXXFLAGS = ["-O2", *COMMON_CXXFLAGS, "-fvisibility=hidden"]
+# EQUIHLS_TRACE: compile the per-block overflow/rounding counters (active only in equihls_run_trace)
+CXXFLAGS = ["-O2", *COMMON_CXXFLAGS, "-fvisibility=hidden", "-DEQUIHLS_TRACE"]
+TRACE_FIELDS = ("values", "overflow", "rounded")
 
 
 def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
-    """Write the batch bridge. inputs/outputs: lists of (C type name, per-event size)."""
+    """Write the batch bridge. inputs/outputs: lists of (C type name, per-event size).
+
+    equihls_run(x.., y.., n) runs n events; equihls_run_trace(x.., y.., counts, flags, n) does the
+    same with the blocks' trace counters on: counts[3 * trace_id + field] (TRACE_FIELDS) are
+    incremented, and flags[e] = 1 for events in which some block output overflowed."""
     args = [f"const double *x{k}" for k in range(len(inputs))] + [f"double *y{k}" for k in range(len(outputs))]
+    fwd = ", ".join([f"x{k}" for k in range(len(inputs))] + [f"y{k}" for k in range(len(outputs))])
+    export = '__attribute__((visibility("default")))'
     lines = ["// equihls batch C-simulation bridge: runs n events through the top function.",
-             f'#include "firmware/{top}.h"', "", 'extern "C" {', "",
-             f"__attribute__((visibility(\"default\"))) int equihls_run({', '.join(args)}, int n) {{",
-             "    for (int e = 0; e < n; e++) {"]
+             f'#include "firmware/{top}.h"', '#include "nnet_utils/equihls_common.h"', "", 'extern "C" {', "",
+             f"static void run_event({', '.join(args)}, long e) {{", "    {"]
     for k, (t, s) in enumerate(inputs):
         lines += [f"        {t} in{k}[{s}];", f"        for (int i = 0; i < {s}; i++) in{k}[i] = x{k}[(long)e * {s} + i];"]
     for k, (t, s) in enumerate(outputs):
@@ -43,7 +50,18 @@ def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
     lines.append(f"        {top}({call});")
     for k, (t, s) in enumerate(outputs):
         lines.append(f"        for (int i = 0; i < {s}; i++) y{k}[(long)e * {s} + i] = out{k}[i].to_double();")
-    lines += ["    }", "    return 0;", "}", "", "}", ""]
+    lines += ["    }", "}", "",
+              f"{export} int equihls_run({', '.join(args)}, int n) {{",
+              f"    for (long e = 0; e < n; e++) run_event({fwd}, e);", "    return 0;", "}", "",
+              f"{export} int equihls_run_trace({', '.join(args)}, long long *counts, unsigned char *flags, int n) {{",
+              "    equihls::trace_state &s = equihls::trace();",
+              "    s.counts = counts;",
+              "    for (long e = 0; e < n; e++) {",
+              "        s.event_overflows = 0;",
+              f"        run_event({fwd}, e);",
+              "        flags[e] = s.event_overflows > 0;",
+              "    }",
+              "    s.counts = 0;", "    return 0;", "}", "", "}", ""]
     with open(os.path.join(project_dir, BRIDGE), "w") as f:
         f.write("\n".join(lines))
 
@@ -78,28 +96,43 @@ class CSim:
         self._lib = ctypes.CDLL(self._path)
         self.in_sizes, self.out_sizes = list(in_sizes), list(out_sizes)
 
-    def run(self, *xs) -> list:
+    def run(self, *xs, n_blocks: int | None = None):
         """Run a batch; returns one float64 array [batch, out_size] per output.
 
+        With n_blocks (the number of blocks, i.e. manifest nodes) the trace counters are on and
+        the result is (outputs, counts int64 [n_blocks, 3] (TRACE_FIELDS per block), flags bool
+        [batch]: events in which some block output overflowed).
         Large batches are split over the CPU cores (ctypes releases the GIL during the call and
-        the generated top function keeps no state between events)."""
+        the generated top function keeps no state between events; trace state is per thread)."""
         n = xs[0].shape[0]
         ins = [np.ascontiguousarray(np.asarray(x, dtype=np.float64).reshape(n, s)) for x, s in zip(xs, self.in_sizes)]
         outs = [np.zeros((n, s), dtype=np.float64) for s in self.out_sizes]
         workers = min(os.cpu_count() or 1, max(1, n // MIN_EVENTS_PER_THREAD))
         bounds = np.linspace(0, n, workers + 1).astype(int)
         chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        if len(chunks) <= 1:
-            self._run_slice(ins, outs, 0, n)
+        traced = n_blocks is not None
+        counts = np.zeros((max(len(chunks), 1), max(n_blocks or 0, 1), len(TRACE_FIELDS)), dtype=np.int64)
+        flags = np.zeros(n, dtype=np.uint8)
+        jobs = [(k, a, b) for k, (a, b) in enumerate(chunks)]
+        run_one = (lambda job: self._run_slice(ins, outs, *job[1:], counts[job[0]], flags)) if traced else \
+            (lambda job: self._run_slice(ins, outs, *job[1:]))
+        if len(jobs) <= 1:
+            list(map(run_one, jobs))
         else:
-            with ThreadPoolExecutor(len(chunks)) as pool:
-                list(pool.map(lambda ab: self._run_slice(ins, outs, *ab), chunks))
-        return outs
+            with ThreadPoolExecutor(len(jobs)) as pool:
+                list(pool.map(run_one, jobs))
+        if not traced:
+            return outs
+        return outs, counts.sum(axis=0)[:n_blocks], flags.astype(bool)
 
-    def _run_slice(self, ins, outs, a: int, b: int):
+    def _run_slice(self, ins, outs, a: int, b: int, counts=None, flags=None):
         ptr = ctypes.POINTER(ctypes.c_double)
-        args = [arr[a:b].ctypes.data_as(ptr) for arr in ins + outs] + [ctypes.c_int(b - a)]
-        self._lib.equihls_run(*args)
+        args = [arr[a:b].ctypes.data_as(ptr) for arr in ins + outs]
+        if counts is None:
+            self._lib.equihls_run(*args, ctypes.c_int(b - a))
+        else:
+            self._lib.equihls_run_trace(*args, counts.ctypes.data_as(ctypes.POINTER(ctypes.c_longlong)),
+                                        flags[a:].ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)), ctypes.c_int(b - a))
 
     def __del__(self):
         try:

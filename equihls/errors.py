@@ -29,3 +29,7 @@ class InputError(EquihlsError):
 
 class SelfCheckError(EquihlsError):
     """The C simulation disagrees with the reference beyond the tolerance."""
+
+
+class OverflowDetected(EquihlsError):
+    """Values overflowed their fixed-point types on the sample events (or an exact tensor rounded)."""

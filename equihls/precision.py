@@ -11,6 +11,10 @@ Rules:
   no tensor can overflow for inputs inside the input type.
 - A per-tensor user override replaces the inferred type and is marked as such; such a tensor may
   round or overflow, and the self-check reports it.
+- Calibration (optional): value ranges seen on calibration events, widened by a safety margin,
+  narrow a computed tensor's integer bits when that is tighter than the interval; such a tensor
+  saturates (AP_SAT) outside the calibrated range, and its type is marked as calibrated. Every
+  later block's interval starts from the narrowed type, so the savings propagate.
 - Alongside, an error bound against the real-arithmetic float model is propagated (absolute,
   per tensor), which gives the self-check its tolerance.
 """
@@ -25,6 +29,7 @@ from .blocks.base import mag, round_error
 from .fixedpoint import FixedType, exact_type
 
 MAX_WIDTH = 96
+DEFAULT_CALIB_MARGIN = 2.0
 
 
 @dataclasses.dataclass
@@ -47,6 +52,7 @@ class Precision:
     default_type: FixedType
     weight_frac: int
     acc_narrowed: dict = dataclasses.field(default_factory=dict)
+    calibrated: dict = dataclasses.field(default_factory=dict)  # tensor -> {lo, hi, margin}
 
 
 def quantize_const(c: np.ndarray, weight_frac: int) -> tuple[FixedType, np.ndarray, float]:
@@ -94,12 +100,45 @@ def _resolve_acc_overrides(g, acc_overrides: dict) -> dict:
     return out
 
 
+def calibration_ranges(g, prec: Precision, x_q: dict) -> dict:
+    """Value range of every computed tensor on calibration events.
+
+    x_q: input name -> float64 events [batch, ...] already in the input type. The events run
+    through the numpy twin of `prec` (bit-exact). Returns tensor -> (min, max) in value units."""
+    from . import twin
+
+    raws_in = {n: prec.types[n].from_float(np.asarray(a).reshape(len(a), -1))[0] for n, a in x_q.items()}
+    raws, _ = twin.run(g, prec, raws_in)
+    out = {}
+    for node in g.nodes:
+        t = node.outputs[0]
+        v = prec.types[t].to_float(raws[t])
+        out[t] = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    return out
+
+
+def _calibrated_type(o: FixedType, lo: float, hi: float, margin: float) -> FixedType | None:
+    """The type with o's fractional bits and rounding holding [min(lo,0), max(hi,0)] * margin,
+    saturating; None when that is not narrower than o."""
+    rlo = int(np.floor(min(lo, 0.0) * margin * 2.0 ** o.frac))
+    rhi = int(np.ceil(max(hi, 0.0) * margin * 2.0 ** o.frac))
+    t = exact_type(rlo, rhi, o.frac).with_modes(rounding=o.rounding, overflow="AP_SAT")
+    return t if t.width < o.width else None
+
+
 def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
-          overrides: dict | None = None, acc_overrides: dict | None = None) -> Precision:
+          overrides: dict | None = None, acc_overrides: dict | None = None,
+          calibration: dict | None = None, calib_margin: float = DEFAULT_CALIB_MARGIN) -> Precision:
     """Run the precision pass over an all-equihls graph (see module doc).
 
     overrides: tensor -> FixedType replacing the inferred type; acc_overrides: node name or output
-    tensor -> accumulator FixedType (blocks with `accumulates`, e.g. ScalarProducts)."""
+    tensor -> accumulator FixedType (blocks with `accumulates`, e.g. ScalarProducts);
+    calibration: tensor -> (min, max) seen on calibration events (calibration_ranges), widened
+    by the factor calib_margin (>= 1) before narrowing integer bits."""
+    if calibration and not calib_margin >= 1.0:
+        raise ValueError(f"calibration margin must be >= 1, got {calib_margin}")
+    calibration = calibration or {}
+    calibrated = {}
     overrides = dict(overrides or {})
     produced = {n.outputs[0] for n in g.nodes}
     for t in overrides:
@@ -135,11 +174,18 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
             o = a
         if out in overrides:
             o = overrides[out]
+        elif out in calibration:
+            lo_c, hi_c = calibration[out]
+            narrowed_t = _calibrated_type(o, lo_c, hi_c, calib_margin)
+            if narrowed_t is not None:
+                o = narrowed_t
+                calibrated[out] = {"lo": lo_c, "hi": hi_c, "margin": calib_margin}
         if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
             raise ValueError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
                              f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
-    prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed)
+    prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
+                     calibrated)
     prec.errs = error_bounds(g, prec, {t: mag(ty) for t, ty in types.items()})
     return prec
 

@@ -16,9 +16,9 @@ import shutil
 
 import numpy as np
 
-from . import __version__, check, frontend, passes, precision, selfcheck, targets
+from . import __version__, check, estimate, frontend, overflow, passes, precision, selfcheck, targets
 from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
-from .errors import EquihlsError, SelfCheckError
+from .errors import EquihlsError, OverflowDetected, SelfCheckError
 from .fixedpoint import FixedType
 from .hls import emit as emitter
 from .hls import extension
@@ -57,13 +57,19 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
                   samples: str | None = None, n_samples: int = 256, seed: int = 0,
                   tolerance_lsb: float | None = None, type_overrides: dict | None = None,
                   accum_overrides: dict | None = None, symmetry: list | None = None, input_reps: list | None = None, output_reps: list | None = None,
-                  output_perm: str | None = None, log=print) -> dict:
+                  output_perm: str | None = None, calibrate: str | None = None,
+                  calib_margin: float = precision.DEFAULT_CALIB_MARGIN, allow_overflow: bool = False,
+                  log=print) -> dict:
     """Compile `model_path` for `target`; returns the manifest (also written to the project).
 
     The project is built in '<dir>.partial' and renamed only after the self-check passes; on a
     failed self-check it is kept as '<dir>.rejected' (no manifest) for inspection.
     symmetry / input_reps / output_reps / output_perm declare what `equihls check` certifies
     (they override the ONNX metadata_props equihls.symmetry etc.; see check.declare_symmetry).
+    calibrate: events (.npy/.npz like samples) whose value ranges, times calib_margin, narrow the
+    integer bits of computed tensors (those then saturate). The samples are C-simulated with the
+    overflow trace on; any overflow (or a rounding of a tensor promised exact) rejects the
+    project unless allow_overflow, which keeps it and records the counts.
     """
     tgt = targets.get(target)
     clock = float(clock_ns) if clock_ns else tgt.clock_ns
@@ -75,7 +81,15 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
                                  [(i, g.shapes[i][1:]) for i in g.inputs], [(o, g.shapes[o][1:]) for o in g.outputs],
                                  symmetry, input_reps, output_reps, output_perm)
     log_passes = passes.run_all(g)
-    prec = precision.infer(g, {i: in_t for i in g.inputs}, def_t, weight_frac, type_overrides, accum_overrides)
+    in_types = {i: in_t for i in g.inputs}
+    prec = precision.infer(g, in_types, def_t, weight_frac, type_overrides, accum_overrides)
+    if calibrate:
+        x_cal = selfcheck.load_samples(calibrate, g, list(g.inputs))
+        for name, a in x_cal.items():
+            check_finite(a, f"{name}' in '{calibrate}")
+        ranges = precision.calibration_ranges(g, prec, {n: prec.types[n].quantize(a) for n, a in x_cal.items()})
+        prec = precision.infer(g, in_types, def_t, weight_frac, type_overrides, accum_overrides,
+                               calibration=ranges, calib_margin=calib_margin)
     out_dir = output_dir or default_output_dir(model_path, tgt.name)
     onnx_names = list(g.inputs)
 
@@ -116,15 +130,29 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     log(f"equihls: building C simulation ({len(g.nodes)} blocks) ...")
     build_csim(partial, TOP, os.path.join(partial, "build.log"))
     sim = CSim(partial, [s for _, s in ins], [s for _, s in outs])
-    y_csim = sim.run(*[x_q[i] for i in g.inputs])
+    y_csim, counts, flags = sim.run(*[x_q[i] for i in g.inputs], n_blocks=len(g.nodes))
     rep = selfcheck.compare(g, prec, x_q, y_csim, y_ref, tolerance_lsb)
     rep["input_range"] = rng_rep
     rep["samples"] = os.path.basename(samples) if samples else f"generated (seed {seed}, uniform over the input type)"
 
-    manifest = _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs,
-                         dict(input_type=in_t.cpp(), default_type=def_t.cpp(), weight_frac=weight_frac))
+    options = dict(input_type=in_t.cpp(), default_type=def_t.cpp(), weight_frac=weight_frac,
+                   calibrate=os.path.basename(calibrate) if calibrate else None,
+                   calib_margin=calib_margin if calibrate else None, allow_overflow=bool(allow_overflow))
+    manifest = _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options)
     manifest["symmetry"] = sym
+    manifest["estimate"] = estimate.estimate(g, prec, tgt, clock)
+    accum = {k[:-len(".accum")]: v for k, v in rep["overflow"].items() if k.endswith(".accum")}
+    trace = overflow.trace_report(manifest["nodes"], manifest["tensors"], counts, flags, x, prec.types, accum)
+    manifest["overflow"] = trace
+    # the traced C-sim and the twin count overflows independently: they must agree tensor by tensor
+    disagree = {t: (c["overflow"], rep["overflow"].get(t, 0)) for t, c in trace["tensors"].items()
+                if c["overflow"] != rep["overflow"].get(t, 0)}
+    if disagree:
+        rep["trace_vs_twin_overflow"] = disagree
+        rep["passed"] = False
     log(selfcheck.format_report(rep))
+    if trace["n_overflow"] or trace["n_rounding_violations"]:
+        log(overflow.format_trace(trace))
     if not rep["passed"]:
         rejected = out_dir.rstrip("/") + ".rejected"
         os.replace(partial, rejected)
@@ -132,10 +160,27 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
             json.dump(rep, f, indent=1, sort_keys=True)
         raise SelfCheckError(f"self-check failed for {model_path}: see above; project kept (without manifest) "
                              f"in {rejected}. Use --tolerance-lsb to accept a larger error.")
+    if trace["n_rounding_violations"] or (trace["n_overflow"] and not allow_overflow):
+        rejected = out_dir.rstrip("/") + ".rejected"
+        os.replace(partial, rejected)
+        with open(os.path.join(rejected, "overflow_trace.json"), "w") as f:
+            json.dump(trace, f, indent=1, sort_keys=True)
+        what = (f"{trace['n_overflow']} value(s) overflowed in {trace['events_with_overflow']} of "
+                f"{trace['n_events']} sample events" if trace["n_overflow"] else
+                f"{trace['n_rounding_violations']} tensor(s) promised exact were rounded")
+        raise OverflowDetected(f"{model_path}: {what}; see the table above. Project kept (without manifest) in "
+                               f"{rejected}." + ("" if trace["n_rounding_violations"] else
+                                                 " Widen the types, or pass --allow-overflow to accept it."))
+    if trace["n_overflow"]:
+        log(f"equihls: warning: {trace['n_overflow']} value(s) overflowed on the samples (--allow-overflow); "
+            f"counts are in {MANIFEST} under 'overflow'")
     with open(os.path.join(partial, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(partial, out_dir)
+    t = manifest["estimate"]["total"]
+    log(f"equihls: estimate: {t['dsp']} DSP, {t['lut']:,} LUT, {t['ff']:,} FF, {t['bram18']} BRAM18, latency "
+        f"{t['latency_cycles']} cycles ({t['latency_ns']:.0f} ns), II {t['ii']}; details: equihls report {out_dir}")
     log(f"equihls: wrote {out_dir} (target {tgt.name}, part {tgt.part}, clock {clock} ns)")
     manifest["project_dir"] = out_dir
     return manifest
@@ -163,7 +208,7 @@ def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs
         exact = prod is None or ty.frac >= prec.acc_frac.get(prod.name, 0)
         tensors[cname.get(t, t)] = {"onnx_name": t, "type": ty.cpp(), "shape": list(g.shapes[t][1:]),
                                    "exact": bool(exact), "user_override": t in prec.overridden,
-                                   "error_bound": prec.errs[t]}
+                                   "calibrated": prec.calibrated.get(t), "error_bound": prec.errs[t]}
     return {
         "equihls_version": __version__,
         "model": {"file": os.path.basename(model_path), "sha256": frontend.sha256_file(model_path)},
@@ -213,6 +258,18 @@ class Project:
     def run(self, *xs) -> list:
         """C-simulate float64 inputs [batch, *shape] (converted to the input type as hardware does);
         returns outputs [batch, *shape]. NaN/Inf are refused with the row index."""
+        return self._run(xs, trace=False)
+
+    def trace(self, *xs) -> tuple[list, dict]:
+        """Like run(), with the overflow trace on: (outputs, overflow.trace_report dict) counting,
+        per tensor, values that overflowed (saturated or wrapped) or were rounded."""
+        ys, counts, flags = self._run(xs, trace=True)
+        types = {i["onnx_name"]: FixedType.parse(i["type"]) for i in self.inputs}
+        xs_named = {i["onnx_name"]: np.asarray(x, dtype=np.float64) for i, x in zip(self.inputs, xs)}
+        return ys, overflow.trace_report(self.manifest["nodes"], self.manifest["tensors"], counts, flags,
+                                         xs_named, types)
+
+    def _run(self, xs, trace: bool):
         if len(xs) != len(self.inputs):
             raise EquihlsError(f"project has {len(self.inputs)} inputs, got {len(xs)}")
         arrs = []
@@ -223,5 +280,9 @@ class Project:
                                    f"{', '.join(map(str, spec['shape']))}]")
             check_finite(x, spec["onnx_name"])
             arrs.append(x)
-        ys = self.sim.run(*arrs)
-        return [y.reshape(y.shape[0], *o["shape"]) for y, o in zip(ys, self.outputs)]
+        if trace:
+            ys, counts, flags = self.sim.run(*arrs, n_blocks=len(self.manifest["nodes"]))
+        else:
+            ys = self.sim.run(*arrs)
+        ys = [y.reshape(y.shape[0], *o["shape"]) for y, o in zip(ys, self.outputs)]
+        return (ys, counts, flags) if trace else ys

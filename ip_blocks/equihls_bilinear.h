@@ -64,7 +64,7 @@ Row:
     Out:
         for (unsigned k = 0; k < CONFIG_T::n_out; k++) {
             #pragma HLS UNROLL
-            out[r * CONFIG_T::n_out + k] = acc[k];
+            store<CONFIG_T>(out[r * CONFIG_T::n_out + k], acc[k]);
         }
     }
 }

@@ -28,7 +28,7 @@ Row:
                 #pragma HLS UNROLL
                 if (w[i * CONFIG_T::n_out + o] != 0) acc += x[r * CONFIG_T::n_in + i] * w[i * CONFIG_T::n_out + o];
             }
-            y[r * CONFIG_T::n_out + o] = acc;
+            store<CONFIG_T>(y[r * CONFIG_T::n_out + o], acc);
         }
     }
 }

@@ -26,7 +26,7 @@ Elem:
         else if (CONFIG_T::op == op_mul) r = a[CONFIG_T::ia(k)] * b[CONFIG_T::ib(k)];
         else if (CONFIG_T::op == op_max) r = va > vb ? va : vb;
         else r = va < vb ? va : vb;
-        out[k] = r;
+        store<CONFIG_T>(out[k], r);
     }
 }
 

@@ -39,7 +39,8 @@ Elem:
             index = ((p - M + 1) << M) + (unsigned)((a >> (p - M)).to_uint()) - (1u << M);
         }
         const typename CONFIG_T::table_t t = CONFIG_T::table(index);
-        y[k] = neg ? res_T(-t) : res_T(t);
+        if (neg) store<CONFIG_T>(y[k], -t);
+        else store<CONFIG_T>(y[k], t);
     }
 }
 
@@ -56,7 +57,7 @@ Elem:
         long long d = (long long)v.to_int64() - (long long)CONFIG_T::raw_lo;
         long long idx = d < 0 ? 0 : (d >> CONFIG_T::shift);
         if (idx > (long long)CONFIG_T::n_table - 1) idx = CONFIG_T::n_table - 1;
-        y[k] = CONFIG_T::table((unsigned)idx);
+        store<CONFIG_T>(y[k], CONFIG_T::table((unsigned)idx));
     }
 }
 

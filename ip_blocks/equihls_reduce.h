@@ -22,7 +22,7 @@ Out:
             #pragma HLS UNROLL
             acc += x[CONFIG_T::src(j * CONFIG_T::n_reduce + t)];
         }
-        y[j] = acc;
+        store<CONFIG_T>(y[j], acc);
     }
 }
 

@@ -16,7 +16,7 @@ void route(const data_T x[CONFIG_T::n_in], res_T y[CONFIG_T::n_out]) {
 Elem:
     for (unsigned k = 0; k < CONFIG_T::n_out; k++) {
         #pragma HLS UNROLL
-        y[k] = x[CONFIG_T::src(k)];
+        store<CONFIG_T>(y[k], x[CONFIG_T::src(k)]);
     }
 }
 
@@ -27,8 +27,8 @@ Elem:
     for (unsigned k = 0; k < CONFIG_T::n_out; k++) {
         #pragma HLS UNROLL
         const unsigned s = CONFIG_T::src(k);
-        if (s < CONFIG_T::n_a) y[k] = a[s];
-        else y[k] = b[s - CONFIG_T::n_a];
+        if (s < CONFIG_T::n_a) store<CONFIG_T>(y[k], a[s]);
+        else store<CONFIG_T>(y[k], b[s - CONFIG_T::n_a]);
     }
 }
 

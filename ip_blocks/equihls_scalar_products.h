@@ -30,9 +30,8 @@ PairI:
                 if ((CONFIG_T::neg_mask >> d) & 1) acc -= x[i * D + d] * x[j * D + d];
                 else acc += x[i * D + d] * x[j * D + d];
             }
-            res_T r = acc;
-            out[i * N + j] = r;
-            out[j * N + i] = r;
+            store<CONFIG_T>(out[i * N + j], acc);
+            if (j != i) store<CONFIG_T>(out[j * N + i], acc);
         }
     }
 }

@@ -18,9 +18,9 @@ Elem:
     for (unsigned k = 0; k < CONFIG_T::n_elem; k++) {
         #pragma HLS UNROLL
         typename CONFIG_T::accum_t v = x[k];
-        if (CONFIG_T::op == op_relu) y[k] = v > 0 ? v : typename CONFIG_T::accum_t(0);
-        else if (CONFIG_T::op == op_neg) y[k] = -v;
-        else y[k] = v;
+        if (CONFIG_T::op == op_relu) store<CONFIG_T>(y[k], v > 0 ? v : typename CONFIG_T::accum_t(0));
+        else if (CONFIG_T::op == op_neg) store<CONFIG_T>(y[k], -v);
+        else store<CONFIG_T>(y[k], v);
     }
 }
 

@@ -1,1 +1,20 @@
-"""Bundled reference models and toy data generators for ``equihls``."""
+"""Bundled reference models and data generators for ``equihls``.
+
+ZOO lists every reference model with the options its card compiles it with: name ->
+{onnx, samples, input_type, types (tensor -> type overrides)}.
+"""
+import os as _os
+
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def _entry(folder, onnx, input_type, types=None):
+    return {"onnx": _os.path.join(_HERE, folder, onnx), "samples": _os.path.join(_HERE, folder, "samples.npz"),
+            "input_type": input_type, "types": dict(types or {})}
+
+
+ZOO = {
+    "deepsets_pairs": _entry("deepsets_pairs", "deepsets_pairs.onnx", "ap_fixed<16,12>"),
+    "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
+    "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
+}

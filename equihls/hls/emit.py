@@ -40,7 +40,7 @@ def emit(g, prec) -> onnx.ModelProto:
     tn = c_names(runtime)
     nn = c_names([n.name for n in g.nodes])
     nodes, vinfo = [], []
-    for node in g.nodes:
+    for index, node in enumerate(g.nodes):
         blk = block_for(node)
         out = node.outputs[0]
         # w: weight array in the firmware; c: constant baked into the block's config tables; r: runtime
@@ -54,7 +54,8 @@ def emit(g, prec) -> onnx.ModelProto:
             "out_type": prec.types[out].cpp(),
             "operand_kinds": kinds,
             "weight_slots": [k for k, c in enumerate(kinds) if c == "w"],
-            "cpp_config": blk.cpp_config(g, node, ctx),
+            # trace_id: this block's counters in a traced C-simulation (index into manifest "nodes")
+            "cpp_config": blk.cpp_config(g, node, ctx) + f"    static const unsigned trace_id = {index};\n",
             "cpp_call": blk.cpp_call(g, node, ctx),
             "header": blk.header,
         }
