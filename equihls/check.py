@@ -299,7 +299,9 @@ def float64_runner(model_path: str, input_names: list):
 
     if not model_path or not os.path.exists(model_path):
         return None, f"source model not found ({model_path})"
-    m = onnx.load(model_path)
+    from .quant import standard_ops
+
+    m = standard_ops(onnx.load(model_path))
     err = "unknown error"
     for make, name in ((float64_model, "float64"), (lambda x: x, "float32")):
         try:

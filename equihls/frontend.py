@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from . import quant
 from .errors import ModelError
 from .ir import Graph, Node
 
@@ -141,6 +142,12 @@ def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.
                 end = next((a.i for a in node.attribute if a.name == "end"), None)
                 consts[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
                 continue
+        if quant.is_quant(node.op_type, node.domain) and all(i in consts for i in node.input):
+            a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+            mode = a.get("rounding_mode", b"ROUND")
+            consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), a.get("signed", 1),
+                                                    a.get("narrow", 0), mode.decode() if isinstance(mode, bytes) else mode)
+            continue
         if node.domain in ("", "ai.onnx") and all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS:
             try:
                 outs = _eval_node(node, [consts[i] if i else None for i in node.input], opset)
@@ -203,9 +210,38 @@ def _equihls_shapes(model: onnx.ModelProto, shapes: dict):
     return shapes
 
 
+def _quant_to_casts(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto, dict]:
+    """Replace every QONNX Quant node on a run-time tensor by a float Cast (so ONNX shape
+    inference goes through) and return {output: (FixedType, node name)}: its ap_fixed type.
+    Quant nodes on constants stay (constant folding evaluates them). A quantiser without an
+    ap_fixed equivalent is refused, naming the node."""
+    consts = {i.name for i in model.graph.initializer} | {o for n in model.graph.node
+                                                           if n.op_type == "Constant" for o in n.output}
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update({n.output[0]: _const_of(n) for n in model.graph.node if n.op_type == "Constant"})
+    types = {}
+    for k, n in enumerate(model.graph.node):
+        if not quant.is_quant(n.op_type, n.domain) or n.input[0] in consts:
+            continue
+        name = n.name or f"Quant_{k}"
+        if any(i not in values for i in n.input[1:4]):
+            raise ModelError(f"{path}: Quant '{name}': scale, zero point and bit width must be constants")
+        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+        mode = a.get("rounding_mode", b"ROUND")
+        t, why = quant.fixed_type(*(values[i] for i in n.input[1:4]), a.get("signed", 1), a.get("narrow", 0),
+                                  mode.decode() if isinstance(mode, bytes) else mode)
+        if t is None:
+            raise ModelError(f"{path}: Quant '{name}': {why}")
+        types[n.output[0]] = (t, name)
+        cast = helper.make_node("Cast", [n.input[0]], list(n.output), name=name, to=onnx.TensorProto.FLOAT)
+        n.CopyFrom(cast)
+    return model, types
+
+
 def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
     """Full frontend: batch fixing, inference, folding (to a fixed point), IR construction."""
     model = _fix_batch(model)
+    model, quant_types = _quant_to_casts(model, path)
     model = _drop_passthrough(model)
     consts = {}
     for _ in range(8):  # folding can expose new static shapes; iterate to a fixed point
@@ -223,6 +259,8 @@ def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
         attrs = {a: (v.decode() if isinstance(v, bytes) else v) for a, v in attrs.items()}
         name = n.name or f"{n.op_type}_{k}"
         dom = EQUIHLS_DOMAIN if n.domain == EQUIHLS_DOMAIN else ("" if n.domain in ("", "ai.onnx") else n.domain)
+        if n.output and n.output[0] in quant_types:
+            attrs["fixed_type"] = quant_types[n.output[0]][0].cpp()   # this Cast is a QONNX Quant
         nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, dom))
     names = [n.name for n in nodes]
     for i, n in enumerate(nodes):  # make node names unique

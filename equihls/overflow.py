@@ -26,6 +26,8 @@ def trace_report(nodes: list, tensors: dict, counts: np.ndarray, flags: np.ndarr
         inputs / input_types: input name -> float64 array [batch, ...] as given (before the port's
             conversion) / its FixedType; values outside the type count as input overflows.
         accum_overflow: node name -> accumulator overflows of user-narrowed accumulators (twin).
+    Values clipped by a quantiser of the model (tensors with "quantizer") are counted as
+    "clipped", not as overflows (the C-sim does not flag their events either).
     Returns a JSON-able dict: tensors (onnx name -> counts and flags), inputs, accumulators,
     n_events, events_with_overflow, first_rows (up to 10), n_overflow, n_rounding_violations.
     """
@@ -39,6 +41,8 @@ def trace_report(nodes: list, tensors: dict, counts: np.ndarray, flags: np.ndarr
         c.update(node=node["name"], op=node["op"], type=t.get("type"), exact=bool(t.get("exact", False)),
                  user_override=bool(t.get("user_override", False)), calibrated=t.get("calibrated") is not None)
         c["rounding_violation"] = bool(c["exact"] and c["rounded"] > 0)
+        if t.get("quantizer"):   # a model's Quant clips by definition: counted, not an overflow
+            c["clipped"], c["overflow"] = c["overflow"], 0
         rep["tensors"][out] = c
     for name, x in (inputs or {}).items():
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)

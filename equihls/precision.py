@@ -11,6 +11,8 @@ Rules:
   no tensor can overflow for inputs inside the input type.
 - A per-tensor user override replaces the inferred type and is marked as such; such a tensor may
   round or overflow, and the self-check reports it.
+- A QONNX Quant node in the model (power-of-two scale, zero point 0) fixes its output's type
+  to the equal ap_fixed type (saturating, as Quant clips); later intervals start from it.
 - Calibration (optional): value ranges seen on calibration events, widened by a safety margin,
   narrow a computed tensor's integer bits when that is tighter than the interval; such a tensor
   saturates (AP_SAT) outside the calibrated range, and its type is marked as calibrated. Every
@@ -53,6 +55,7 @@ class Precision:
     weight_frac: int
     acc_narrowed: dict = dataclasses.field(default_factory=dict)
     calibrated: dict = dataclasses.field(default_factory=dict)  # tensor -> {lo, hi, margin}
+    quantized: set = dataclasses.field(default_factory=set)     # tensors typed by a QONNX Quant
 
 
 def quantize_const(c: np.ndarray, weight_frac: int) -> tuple[FixedType, np.ndarray, float]:
@@ -138,7 +141,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
     if calibration and not calib_margin >= 1.0:
         raise ValueError(f"calibration margin must be >= 1, got {calib_margin}")
     calibration = calibration or {}
-    calibrated = {}
+    calibrated, quantized = {}, set()
     overrides = dict(overrides or {})
     produced = {n.outputs[0] for n in g.nodes}
     for t in overrides:
@@ -174,6 +177,9 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
             o = a
         if out in overrides:
             o = overrides[out]
+        elif "fixed_type" in node.attrs:    # a quantiser in the model (QONNX Quant) fixes this type
+            o = FixedType.parse(node.attrs["fixed_type"])
+            quantized.add(out)
         elif out in calibration:
             lo_c, hi_c = calibration[out]
             narrowed_t = _calibrated_type(o, lo_c, hi_c, calib_margin)
@@ -185,7 +191,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
                              f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
-                     calibrated)
+                     calibrated, quantized)
     prec.errs = error_bounds(g, prec, {t: mag(ty) for t, ty in types.items()})
     return prec
 

@@ -145,8 +145,8 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     trace = overflow.trace_report(manifest["nodes"], manifest["tensors"], counts, flags, x, prec.types, accum)
     manifest["overflow"] = trace
     # the traced C-sim and the twin count overflows independently: they must agree tensor by tensor
-    disagree = {t: (c["overflow"], rep["overflow"].get(t, 0)) for t, c in trace["tensors"].items()
-                if c["overflow"] != rep["overflow"].get(t, 0)}
+    seen = {t: c["overflow"] + c.get("clipped", 0) for t, c in trace["tensors"].items()}
+    disagree = {t: (n, rep["overflow"].get(t, 0)) for t, n in seen.items() if n != rep["overflow"].get(t, 0)}
     if disagree:
         rep["trace_vs_twin_overflow"] = disagree
         rep["passed"] = False
@@ -208,7 +208,8 @@ def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs
         exact = prod is None or ty.frac >= prec.acc_frac.get(prod.name, 0)
         tensors[cname.get(t, t)] = {"onnx_name": t, "type": ty.cpp(), "shape": list(g.shapes[t][1:]),
                                    "exact": bool(exact), "user_override": t in prec.overridden,
-                                   "calibrated": prec.calibrated.get(t), "error_bound": prec.errs[t]}
+                                   "calibrated": prec.calibrated.get(t), "quantizer": t in prec.quantized,
+                                   "error_bound": prec.errs[t]}
     return {
         "equihls_version": __version__,
         "model": {"file": os.path.basename(model_path), "sha256": frontend.sha256_file(model_path)},

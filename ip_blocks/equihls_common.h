@@ -5,6 +5,7 @@
 // store() is a plain assignment in synthesis. C-simulation built with -DEQUIHLS_TRACE also
 // counts, per block (CONFIG_T::trace_id), the stored values, those that overflowed res_T (value
 // after res_T's rounding outside its range: saturated or wrapped) and those that were rounded.
+// CONFIG_T::trace_clip marks a quantiser of the model, whose clipping is not an overflow event.
 #ifndef EQUIHLS_COMMON_H_
 #define EQUIHLS_COMMON_H_
 
@@ -35,7 +36,7 @@ inline trace_state &trace() {
     static thread_local trace_state s = {0, 0};
     return s;
 }
-template <class res_T, class src_T> void trace_store(unsigned id, const res_T &stored, const src_T &v) {
+template <class res_T, class src_T> void trace_store(unsigned id, bool clip, const res_T &stored, const src_T &v) {
     trace_state &s = trace();
     if (!s.counts) return;
     // v rounded as res_T rounds, with 128 more integer bits: no value of a compiled model (at most
@@ -45,7 +46,7 @@ template <class res_T, class src_T> void trace_store(unsigned id, const res_T &s
     s.counts[3 * id] += 1;
     if (q != stored) {
         s.counts[3 * id + 1] += 1;
-        s.event_overflows += 1;
+        if (!clip) s.event_overflows += 1;
     }
     if (q != v) s.counts[3 * id + 2] += 1;
 }
@@ -56,7 +57,7 @@ template <typename CONFIG_T, class res_T, class src_T> void store(res_T &dst, co
     #pragma HLS INLINE
     dst = v;
 #if defined(EQUIHLS_TRACE) && !defined(__SYNTHESIS__)
-    trace_store(CONFIG_T::trace_id, dst, v);
+    trace_store(CONFIG_T::trace_id, CONFIG_T::trace_clip, dst, v);
 #endif
 }
 

@@ -55,7 +55,9 @@ def emit(g, prec) -> onnx.ModelProto:
             "operand_kinds": kinds,
             "weight_slots": [k for k, c in enumerate(kinds) if c == "w"],
             # trace_id: this block's counters in a traced C-simulation (index into manifest "nodes")
-            "cpp_config": blk.cpp_config(g, node, ctx) + f"    static const unsigned trace_id = {index};\n",
+            # trace_clip: a quantiser of the model clips here by definition (not an overflow event)
+            "cpp_config": blk.cpp_config(g, node, ctx) + f"    static const unsigned trace_id = {index};\n"
+                          f"    static const bool trace_clip = {'true' if out in prec.quantized else 'false'};\n",
             "cpp_call": blk.cpp_call(g, node, ctx),
             "header": blk.header,
         }

@@ -52,9 +52,15 @@ def elide_identity_routes(g) -> bool:
 
 
 def lower_unary(g) -> bool:
-    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT."""
+    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; a QONNX Quant (a Cast with fixed_type, see
+    frontend) -> Unary cast whose output type is fixed by the model."""
     changed = False
     for node in list(g.nodes):
+        if node.domain == "" and node.op == "Cast" and "fixed_type" in node.attrs:
+            g.replace(node, [eq_node("Unary", node.name, node.inputs[:1], node.outputs, op="cast",
+                                     fixed_type=node.attrs["fixed_type"])])
+            changed = True
+            continue
         if node.domain == "" and node.op in UNARY and const(g, node.inputs[0]) is None:
             op, attrs = UNARY[node.op]
             g.replace(node, [eq_node(op, node.name, node.inputs[:1], node.outputs, **attrs)])
