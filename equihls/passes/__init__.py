@@ -1,5 +1,6 @@
 """Graph passes. Each pass is a function `pass_(graph) -> bool` (True if it changed the graph)
 with one concern; `run_all` applies them in order, to a fixed point where that matters."""
+from .fold_pairs import fold_symmetric_pairs
 from .fold_scales import fold_cg_scales
 from .lower_linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
 from .lower_ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
@@ -11,7 +12,7 @@ from .tensor_products import recognize_tensor_products
 RECOGNITION = [recognize_scalar_products, recognize_tensor_products, recognize_psi]
 LOWERING = [lower_gemm, lower_matmul_const, fuse_bias_into_dense, lower_unary, lower_elementwise,
             lower_reductions, lower_routing]
-CLEANUP = [elide_identity_routes, fold_cg_scales]
+CLEANUP = [elide_identity_routes, fold_cg_scales, fold_symmetric_pairs]
 
 
 def run_all(g, log=None):
