@@ -6,8 +6,11 @@ STAMP  := $(VENV)/.installed
 DEMO_MODEL   := models/deepsets_pairs/deepsets_pairs.onnx
 DEMO_SAMPLES := models/deepsets_pairs/samples.npz
 DEMO_DIR     := hls_projects/deepsets_pairs_vu9p
+# Pythia 8 + FastJet top/QCD jets (14 TeV, anti-kT R=0.8, pT 550-650 GeV, 16 constituents)
+JETS_PER_CLASS ?= 5000
+DATA         := data/pythia_jets_16.npz
 
-.PHONY: install test demo clean benchmark
+.PHONY: install test demo clean benchmark data
 
 install: $(STAMP)
 
@@ -28,11 +31,17 @@ demo: install
 	$(VENV)/bin/equihls compile $(DEMO_MODEL) --target vu9p --samples $(DEMO_SAMPLES) -o $(DEMO_DIR)
 	$(VENV)/bin/equihls csim $(DEMO_DIR) --input $(DEMO_SAMPLES):x -o $(DEMO_DIR)/csim_logits.npy
 	$(VENV)/bin/equihls check $(DEMO_DIR)
+	$(VENV)/bin/equihls report $(DEMO_DIR)
+
+data: install
+	$(PY) -m models.data.pythia_jets --n-per-class $(JETS_PER_CLASS) --n-const 16 --seed 1 --out $(DATA)
 
 benchmark: install
 	$(PY) benchmarks/bench_compile.py
 	$(PY) benchmarks/bench_check.py
 	$(PY) benchmarks/bench_cg.py
+	$(PY) benchmarks/bench_estimates.py
+	$(PY) benchmarks/bench_rtl_crosscheck.py
 
 clean:
 	rm -rf $(VENV) hls_projects/*/ .pytest_cache

@@ -140,7 +140,7 @@ def _width(prec, t) -> int:
     return prec.types[t].width
 
 
-def cost_scalar_products(g, node, prec) -> BlockCost:
+def cost_scalar_products(g, node, prec, post_adder: bool = True) -> BlockCost:
     n, d = per_event(g.shapes[node.inputs[0]])
     w, acc = _width(prec, node.inputs[0]), prec.acc[node.name].width
     used = sum(1 for m in node.attrs["metric"] if m != 0)
@@ -148,9 +148,9 @@ def cost_scalar_products(g, node, prec) -> BlockCost:
     c = BlockCost(node.name, node.op)
     c.products.append((pairs * used, w, w, "var"))
     # the D-term signed sum: D-1 adders, one absorbed by each DSP product's post-adder
-    n_fabric_adds = max(0, used - 1 - (used if dsp_slices(w, w) else 0))
+    n_fabric_adds = max(0, used - 1 - (used if dsp_slices(w, w) and post_adder else 0))
     c.adders.append((pairs * n_fabric_adds, acc))
-    if dsp_slices(w, w):   # products chained through the DSP post-adders
+    if dsp_slices(w, w) and post_adder:   # products chained through the DSP post-adders
         c.ops = [DELAY_DSP_NS] + [DELAY_DSP_CASCADE_NS] * (used - 1)
     else:
         c.ops = [DELAY_LUT_NS * math.ceil(math.log2(w))] + tree_delay(used, acc)
@@ -159,7 +159,7 @@ def cost_scalar_products(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_dense(g, node, prec) -> BlockCost:
+def cost_dense(g, node, prec, post_adder: bool = True) -> BlockCost:
     x, w, b = node.inputs
     cin, cout = g.shapes[w]
     rows = size(per_event(g.shapes[x])) // cin
@@ -175,7 +175,7 @@ def cost_dense(g, node, prec) -> BlockCost:
         terms = sum(1 for v in col if v != 0) + (1 if int(bq[o]) != 0 else 0)
         c.products += [(cnt * rows, a, bb, k) for cnt, a, bb, k in sub.products]
         c.adders += [(cnt * rows, wd) for cnt, wd in sub.adders]
-        c.adders.append((rows * max(0, terms - 1 - n_dsp), acc))
+        c.adders.append((rows * max(0, terms - 1 - (n_dsp if post_adder else 0)), acc))
         if sum(chain) > sum(slow):
             slow = chain
         max_terms = max(max_terms, terms)
@@ -184,7 +184,7 @@ def cost_dense(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_eltwise(g, node, prec) -> BlockCost:
+def cost_eltwise(g, node, prec, post_adder: bool = True) -> BlockCost:
     op, n = node.attrs["op"], len(node.attrs["ia"])
     acc = prec.acc[node.name].width
     a, b = node.inputs
@@ -209,7 +209,7 @@ def cost_eltwise(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_reduce(g, node, prec) -> BlockCost:
+def cost_reduce(g, node, prec, post_adder: bool = True) -> BlockCost:
     k = node.attrs["n_reduce"]
     n_out = len(np.asarray(node.attrs["src"])) // k
     acc = prec.acc[node.name].width
@@ -218,7 +218,7 @@ def cost_reduce(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_unary(g, node, prec) -> BlockCost:
+def cost_unary(g, node, prec, post_adder: bool = True) -> BlockCost:
     op = node.attrs["op"]
     n = size(per_event(g.shapes[node.inputs[0]]))
     out_t, in_t = prec.types[node.outputs[0]], prec.types[node.inputs[0]]
@@ -239,7 +239,7 @@ def cost_unary(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_lut(g, node, prec) -> BlockCost:
+def cost_lut(g, node, prec, post_adder: bool = True) -> BlockCost:
     from .blocks.lut import LUT
 
     n = size(per_event(g.shapes[node.inputs[0]]))
@@ -264,7 +264,7 @@ def cost_lut(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_bilinear(g, node, prec) -> BlockCost:
+def cost_bilinear(g, node, prec, post_adder: bool = True) -> BlockCost:
     a, b, cst = node.inputs
     da, db, dk = g.shapes[cst]
     rows = size(per_event(g.shapes[a])) // da
@@ -283,7 +283,7 @@ def cost_bilinear(g, node, prec) -> BlockCost:
     return c
 
 
-def cost_route(g, node, prec) -> BlockCost:
+def cost_route(g, node, prec, post_adder: bool = True) -> BlockCost:
     return BlockCost(node.name, node.op)
 
 
@@ -315,8 +315,11 @@ def _schedule(ops: list, start: tuple, budget: float) -> tuple:
     return cyc, used
 
 
-def estimate(g, prec, target, clock_ns: float) -> dict:
+def estimate(g, prec, target, clock_ns: float, post_adder: bool = True) -> dict:
     """Estimate a typed graph on `target` (targets.Target) at clock_ns (ns).
+
+    post_adder=False puts every addition in fabric (no DSP48E2 post-adder absorbs one), as
+    yosys' synth_xilinx does for UltraScale+; used by the RTL cross-check.
 
     Returns {"blocks": [per-block dict], "total": {...}, "target": ..., "model": ...}; each block
     has multipliers / dsp_multipliers / lut_multipliers / dsp / lut / ff / bram18, its start and
@@ -327,7 +330,7 @@ def estimate(g, prec, target, clock_ns: float) -> dict:
     ready.update({t: (0, 0.0) for t in g.consts})
     blocks = []
     for node in g.nodes:
-        c = COSTS[node.op](g, node, prec)
+        c = COSTS[node.op](g, node, prec, post_adder)
         out = node.outputs[0]
         start = max(ready[t] for t in node.inputs)
         end = _schedule(c.ops, start, budget)
