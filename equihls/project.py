@@ -154,17 +154,11 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     if trace["n_overflow"] or trace["n_rounding_violations"]:
         log(overflow.format_trace(trace))
     if not rep["passed"]:
-        rejected = out_dir.rstrip("/") + ".rejected"
-        os.replace(partial, rejected)
-        with open(os.path.join(rejected, "selfcheck_failed.json"), "w") as f:
-            json.dump(rep, f, indent=1, sort_keys=True)
+        rejected = _reject(partial, out_dir, "selfcheck_failed.json", rep)
         raise SelfCheckError(f"self-check failed for {model_path}: see above; project kept (without manifest) "
                              f"in {rejected}. Use --tolerance-lsb to accept a larger error.")
     if trace["n_rounding_violations"] or (trace["n_overflow"] and not allow_overflow):
-        rejected = out_dir.rstrip("/") + ".rejected"
-        os.replace(partial, rejected)
-        with open(os.path.join(rejected, "overflow_trace.json"), "w") as f:
-            json.dump(trace, f, indent=1, sort_keys=True)
+        rejected = _reject(partial, out_dir, "overflow_trace.json", trace)
         what = (f"{trace['n_overflow']} value(s) overflowed in {trace['events_with_overflow']} of "
                 f"{trace['n_events']} sample events" if trace["n_overflow"] else
                 f"{trace['n_rounding_violations']} tensor(s) promised exact were rounded")
@@ -184,6 +178,15 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     log(f"equihls: wrote {out_dir} (target {tgt.name}, part {tgt.part}, clock {clock} ns)")
     manifest["project_dir"] = out_dir
     return manifest
+
+
+def _reject(partial: str, out_dir: str, report_name: str, report: dict) -> str:
+    """Keep a failed build as '<dir>.rejected' (no manifest) with the report that failed it."""
+    rejected = out_dir.rstrip("/") + ".rejected"
+    os.replace(partial, rejected)
+    with open(os.path.join(rejected, report_name), "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    return rejected
 
 
 def _save_npz(path: str, arrays: dict):
