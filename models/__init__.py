@@ -17,4 +17,5 @@ ZOO = {
     "deepsets_pairs": _entry("deepsets_pairs", "deepsets_pairs.onnx", "ap_fixed<16,12>"),
     "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
     "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
+    "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>"),
 }

@@ -21,7 +21,8 @@ from .base import Block, as_dtype, cpp_table, size
 FUNCS = {
     # name: (f, Lipschitz constant, odd, uniform-grid half range)
     "psi": (lambda x: math.copysign(math.log1p(abs(x)), x), 1.0, True, None),
-    "sigmoid": (lambda x: 1.0 / (1.0 + math.exp(-x)), 0.25, False, 8),
+    # sigmoid through tanh: no exp overflow at the saturation cells of very wide input types
+    "sigmoid": (lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)), 0.25, False, 8),
     "tanh": (math.tanh, 1.0, True, 4),
 }
 UNIFORM_STEP_BITS = 6  # sigmoid/tanh grid step 2^-6
