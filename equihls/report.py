@@ -18,7 +18,7 @@ def collect(project) -> dict:
     """Everything `report` shows, as a JSON-able dict (project: a project.Project)."""
     m = project.manifest
     rep = {"project": project.dir, "model": m["model"], "target": m["target"], "equihls_version": m["equihls_version"],
-           "inputs": m["inputs"], "outputs": m["outputs"], "tensors": m["tensors"],
+           "inputs": m["inputs"], "outputs": m["outputs"], "tensors": m["tensors"], "nodes": m["nodes"],
            "estimate": m.get("estimate"), "self_check": m["self_check"], "overflow": m.get("overflow")}
     cert = os.path.join(project.dir, check.CHECK_FILE)
     if os.path.exists(cert):
@@ -42,16 +42,17 @@ def _compare(est: dict | None, synth: dict) -> list:
 
 
 def _type_table(rep: dict) -> list:
-    lines = [f"  {'tensor':28} {'shape':14} {'type':34} note"]
+    lines = [f"  {'tensor':28} {'shape':14} {'type':34} block: note"]
     for c in rep["inputs"]:
         lines.append(f"  {c['onnx_name'][:28]:28} {str(c['shape']):14} {c['type']:34} input")
-    for t in rep["tensors"].values():
-        if t["onnx_name"] in {i["onnx_name"] for i in rep["inputs"]}:
-            continue
+    by_onnx = {t["onnx_name"]: t for t in rep["tensors"].values()}
+    for node in rep["nodes"]:   # graph order
+        t = by_onnx[node["outputs"][0]]
         note = ("user override" if t.get("user_override") else
                 f"calibrated to [{t['calibrated']['lo']:.4g}, {t['calibrated']['hi']:.4g}] x {t['calibrated']['margin']:g}"
-                if t.get("calibrated") else "exact" if t["exact"] else "rounded")
-        lines.append(f"  {t['onnx_name'][:28]:28} {str(t['shape']):14} {t['type']:34} {note}")
+                if t.get("calibrated") else "quantiser in the model" if t.get("quantizer") else
+                "table (approximates f)" if node["op"] == "LUT" else "exact" if t["exact"] else "rounded")
+        lines.append(f"  {t['onnx_name'][:28]:28} {str(t['shape']):14} {t['type']:34} {node['op']}: {note}")
     return lines
 
 
