@@ -238,3 +238,25 @@ def test_calibration_file_errors(tmp_path):
     with pytest.raises(ValueError, match="margin"):
         project.compile_model(path, output_dir=str(tmp_path / "p"), calibrate=_save_events(tmp_path / "ok.npz",
                               np.ones((4, 2, 4))), calib_margin=0.5, **QUIET)
+
+
+def test_product_with_even_constant_moves_the_binary_point(tmp_path):
+    """x * 4096 needs no more bits than x, and x * 12 no more than x * 3 would: the constant's trailing zero bits
+    become integer bits instead of widening the type (as long as fractional bits remain to give
+    up); the twin stays exact."""
+    from equihls import frontend, passes, precision, twin
+
+    t = FixedType(16, 4)
+    x = t.to_float(np.arange(t.raw_min, t.raw_max + 1).reshape(-1, 1, 1))
+    for c, extra in ((4096.0, 0), (12.0, 2)):
+        path = str(tmp_path / f"m{int(c)}.onnx")
+        _save_model(path, [helper.make_node("Mul", ["x", "c"], ["y"])],
+                    [numpy_helper.from_array(np.array(c, dtype=np.float32), "c")], [1, 1], [1, 1])
+        g, _ = frontend.load(path)
+        passes.run_all(g)
+        prec = precision.infer(g, {"x": t}, FixedType.parse("ap_fixed<18,8,AP_RND>"), 12)
+        out = prec.types["y"]
+        assert out.width == t.width + extra, (c, out)
+        raws, ovf = twin.run(g, prec, {"x": t.from_float(x.reshape(len(x), -1))[0]})
+        np.testing.assert_array_equal(out.to_float(raws["y"]).reshape(-1), x.reshape(-1) * c)
+        assert not any(ovf.values())

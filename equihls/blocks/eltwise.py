@@ -32,12 +32,27 @@ class Eltwise(Block):
         # a product with a constant power of two is a shift: kept exact
         return node.attrs["op"] == "mul" and not node.attrs.get("pow2", False)
 
+    def _const_shift(self, g, node, types, qconst) -> int:
+        """Trailing zero bits common to every product with a constant operand (e.g. x * 4096):
+        the product is exact with that many fewer fractional bits, so it does not widen."""
+        if node.attrs["op"] != "mul":
+            return 0
+        consts = [t for t in node.inputs if g.is_const(t)]
+        if len(consts) != 1:
+            return 0
+        nz = [abs(int(v)) for v in np.asarray(qconst[consts[0]]).reshape(-1) if int(v) != 0]
+        if not nz:
+            return 0
+        tz = min((v & -v).bit_length() - 1 for v in nz)
+        return min(tz, sum(types[t].frac for t in node.inputs))
+
     def acc_range(self, g, node, types, qconst):
         (alo, ahi, fa), (blo, bhi, fb) = (operand_range(g, t, types, qconst) for t in node.inputs)
         op = node.attrs["op"]
         if op == "mul":
             p = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]
-            return min(p), max(p), fa + fb
+            m = self._const_shift(g, node, types, qconst)
+            return min(p) >> m, max(p) >> m, fa + fb - m
         f = max(fa, fb)
         alo, ahi, blo, bhi = alo << (f - fa), ahi << (f - fa), blo << (f - fb), bhi << (f - fb)
         if op == "add":
@@ -59,7 +74,7 @@ class Eltwise(Block):
         a, b = vals[0][:, ia], vals[1][:, ib]
         op = node.attrs["op"]
         if op == "mul":
-            return a * b
+            return (a * b) >> (ta.frac + tb.frac - acc_frac)   # exact: those bits are zero
         a, b = align(a, ta.frac, acc_frac), align(b, tb.frac, acc_frac)
         if op == "add":
             r = a + b
