@@ -3,7 +3,7 @@
 Rules:
 - Inputs get the user's input type. Constants get the fewest fractional bits (<= weight_frac)
   that represent them exactly, else weight_frac bits rounded to nearest; their integer bits come
-  from their values.
+  from their values. Constants that are all powers of two (scales) are always exact.
 - Every block's pre-rounding result is exact (accum type = smallest type holding the interval of
   reachable values). Exact blocks (scalar products, add/sub, pooling, routing, relu) output that
   type. Blocks that multiply by non-integers (dense, mul, LUT, cast) round once to the default
@@ -63,7 +63,12 @@ def quantize_const(c: np.ndarray, weight_frac: int) -> tuple[FixedType, np.ndarr
     c = np.asarray(c, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(c)):
         raise ValueError("constant contains NaN or Inf")
-    for f in range(0, weight_frac + 1):
+    nz = np.abs(c[c != 0])
+    mant, expo = np.frexp(nz)
+    # powers of two (scales such as 2^-10) stay exact whatever weight_frac is: rounding one to
+    # 0 would silently cut a feature
+    pow2_frac = int(max(0, (1 - expo).max())) if nz.size and np.all(mant == 0.5) else None
+    for f in range(0, max(weight_frac, pow2_frac or 0) + 1):
         s = c * 2.0 ** f
         if np.all(s == np.round(s)) and np.all(np.abs(s) < 2**53):
             raw = np.array([int(v) for v in s], dtype=object)

@@ -139,7 +139,7 @@ def format_report(rep: dict) -> str:
             f"(per-event error bound up to {r['tolerance_lsb']:.0f} LSB; {r['n_beyond_bound']} beyond) "
             f"-> {'PASS' if r['passed'] else 'FAIL'}")
     if rep.get("overflow"):
-        lines.append(f"  overflow counts: {rep['overflow']}")
+        lines.append(f"  values outside their type (model quantisers clip by design): {rep['overflow']}")
     return "\n".join(lines)
 
 

@@ -18,4 +18,10 @@ ZOO = {
     "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
     "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
     "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>"),
+    "pelican_nano_qat": _entry("pelican_nano_qat", "pelican_nano_qat.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>"),
+    # the coordinate-update product (x_i - x_j) * tanh(phi_x(m_ij)) kept at its exact width
+    # <19,13> x <12,2> = <31,15>: rounded (the compiler's default for a product of two runtime
+    # tensors) it breaks the exact Lorentz equivariance of x' (models/lorentznet_lite/README.md)
+    "lorentznet_lite": _entry("lorentznet_lite", "lorentznet_lite.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>",
+                              {"/Mul_11_output_0": "ap_fixed<31,15>"}),
 }

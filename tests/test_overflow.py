@@ -260,3 +260,25 @@ def test_product_with_even_constant_moves_the_binary_point(tmp_path):
         raws, ovf = twin.run(g, prec, {"x": t.from_float(x.reshape(len(x), -1))[0]})
         np.testing.assert_array_equal(out.to_float(raws["y"]).reshape(-1), x.reshape(-1) * c)
         assert not any(ovf.values())
+
+
+def test_power_of_two_scales_stay_exact_and_narrow_psi_inputs_compile(tmp_path):
+    """--weight-frac 4 must not round a 2^-10 scale to 0, and psi on the resulting very narrow
+    input type (fewer bits than its default 6 mantissa bits) must build and C-simulate."""
+    ax = numpy_helper.from_array(np.array([1], dtype=np.int64), "ax")
+    nodes = [helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Sign", ["xs"], ["sg"]),
+             helper.make_node("Abs", ["xs"], ["ab"]), helper.make_node("Add", ["ab", "one"], ["a1"]),
+             helper.make_node("Log", ["a1"], ["lg"]), helper.make_node("Mul", ["sg", "lg"], ["psi"]),
+             helper.make_node("ReduceSum", ["psi", "ax"], ["y"], keepdims=0)]
+    inits = [numpy_helper.from_array(np.array(2.0 ** -10, dtype=np.float32), "s"),
+             numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"), ax]
+    path = _save_model(str(tmp_path / "m.onnx"), nodes, inits, [3, 2], [2])
+    t = FixedType(4, 4)      # integers -8..7: x * 2^-10 has 4 significant bits
+    x = full_range_events(t, [3, 2], 64, np.random.default_rng(0))
+    m = project.compile_model(path, output_dir=str(tmp_path / "p"), input_type=t.cpp(), weight_frac=4,
+                              samples=_save_events(tmp_path / "x.npz", x), **QUIET)
+    assert m["self_check"]["passed"] and m["overflow"]["n_overflow"] == 0
+    lut_in = FixedType.parse(next(v for v in m["tensors"].values() if v["onnx_name"] == "xs")["type"])
+    assert lut_in.width < 6 and lut_in.frac == 10     # the scale was kept exact
+    y = project.Project(str(tmp_path / "p")).run(x)[0]
+    assert np.abs(y).max() > 0                        # the feature is not cut

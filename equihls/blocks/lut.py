@@ -91,6 +91,12 @@ def psi_index(a, m: int):
     return out
 
 
+def mantissa_bits(node, in_type: FixedType) -> int:
+    """psi's mantissa bits M for this input: at most W-1 (at least 0), so that 2^M and every
+    |raw| fit the header's ap_uint<W> arithmetic even for very narrow inputs."""
+    return max(0, min(node.attrs.get("mantissa_bits", 6), in_type.width - 1))
+
+
 class LUT(Block):
     """y = f(x) by table; attrs: func (psi|sigmoid|tanh), frac (output fractional bits), mantissa_bits."""
 
@@ -98,7 +104,8 @@ class LUT(Block):
     header = "equihls_lut.h"
 
     def table(self, node, types):
-        return build_table(node.attrs["func"], types[node.inputs[0]], node.attrs["frac"], node.attrs.get("mantissa_bits", 6))
+        it = types[node.inputs[0]]
+        return build_table(node.attrs["func"], it, node.attrs["frac"], mantissa_bits(node, it))
 
     def acc_range(self, g, node, types, qconst):
         raw = self.table(node, types)["raw"]
@@ -114,7 +121,7 @@ class LUT(Block):
         if node.attrs["func"] == "psi":
             neg = x < 0
             a = np.where(neg, -x, x)
-            t = table[psi_index(a, node.attrs.get("mantissa_bits", 6))]
+            t = table[psi_index(a, mantissa_bits(node, types[node.inputs[0]]))]
             return np.where(neg, -t, t)
         idx = (as_dtype(x, 64) - tab["raw_lo"]) >> tab["shift"]
         idx = np.clip(idx.astype(np.int64), 0, len(table) - 1)
@@ -149,7 +156,7 @@ class LUT(Block):
         if node.attrs["func"] == "psi":
             tt = FixedType(max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1,
                            max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1 - node.attrs["frac"])
-            body += f"    static const int mantissa_bits = {node.attrs.get('mantissa_bits', 6)};\n"
+            body += f"    static const int mantissa_bits = {mantissa_bits(node, it)};\n"
         else:
             tt = FixedType.parse(ctx["out_t_cpp"])
             body += (f"    static const long long raw_lo = {tab['raw_lo']}LL;\n"
