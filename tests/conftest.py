@@ -18,3 +18,37 @@ def demo(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("demo") / "ds_vu9p")
     m = project.compile_model(MODEL, target="vu9p", output_dir=d, samples=SAMPLES, log=lambda *a: None)
     return d, m
+
+
+ZOO_EVENTS = 128
+
+
+@pytest.fixture(scope="session")
+def zoo_compiled(tmp_path_factory):
+    """name -> (manifest, project dir) of a models.ZOO entry compiled once per session with its
+    card's options on its first ZOO_EVENTS shipped samples."""
+    import numpy as np
+
+    from equihls import project
+    from equihls.fixedpoint import FixedType
+    from models import ZOO
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            spec, tmp = ZOO[name], tmp_path_factory.mktemp(name)
+            np.savez(tmp / "s.npz", x=np.load(spec["samples"])["x"][:ZOO_EVENTS])
+            out = str(tmp / f"{name}_vu9p")
+            m = project.compile_model(spec["onnx"], output_dir=out, input_type=spec["input_type"],
+                                      samples=str(tmp / "s.npz"), log=lambda *a: None,
+                                      type_overrides={k: FixedType.parse(v) for k, v in spec["types"].items()})
+            cache[name] = (m, out)
+        return cache[name]
+
+    return get
+
+
+def exact_line(rep, group):
+    """The exact (bit-identity) line of `group` in a certificate report."""
+    return next(r for r in rep["lines"] if r["group"] == group and r["kind"] == "exact")

@@ -3,47 +3,23 @@ LGEB block with psi invariants, edge MLP, sigmoid gate, node update and the equi
 coordinate update x_i' = x_i + c sum_j (x_i - x_j) phi_x(m_ij) -> readout with the updated jet
 mass, trained on Pythia jets) compiles with its shipped samples and its model-card options,
 passes the self-check without overflow, keeps its structure (two ScalarProducts blocks, psi,
-sigmoid and tanh tables, no foreign layer) and carries the permutation and Lorentz certificate
-declared in its ONNX metadata."""
+sigmoid and tanh tables, no foreign layer); its certificate is checked in tests/test_model_zoo.py."""
 
 import os
 
-import numpy as np
-import pytest
+from models import ZOO
+from models.lorentznet_lite import ONNX_PATH
+from tests.conftest import ZOO_EVENTS
 
-pytest.importorskip("torch")
-
-from equihls import check, project  # noqa: E402
-from models import ZOO  # noqa: E402
-from models.lorentznet_lite import ONNX_PATH, SAMPLES_PATH  # noqa: E402
-
-N_EVENTS = 128
 SPEC = ZOO["lorentznet_lite"]
 
 
-def _line(rep, group, exact):
-    return next(r for r in rep["lines"] if r["group"] == group and (r["kind"] == "exact") == exact)
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("lorentznet_lite")
-    x = np.load(SAMPLES_PATH)["x"][:N_EVENTS]
-    np.savez(tmp / "s.npz", x=x)
-    out = str(tmp / "lorentznet_lite_vu9p")
-    m = project.compile_model(ONNX_PATH, target="vu9p", output_dir=out, input_type=SPEC["input_type"],
-                              samples=str(tmp / "s.npz"),
-                              type_overrides={k: project.FixedType.parse(v) for k, v in SPEC["types"].items()},
-                              log=lambda *a: None)
-    return m, out
-
-
-def test_lorentznet_lite_compiles_exactly(compiled):
-    m, out = compiled
+def test_lorentznet_lite_compiles_exactly(zoo_compiled):
+    m, out = zoo_compiled("lorentznet_lite")
     assert SPEC["onnx"] == ONNX_PATH and SPEC["input_type"] == "ap_fixed<18,12,AP_RND,AP_SAT>"
     rep = m["self_check"]
     assert rep["passed"], rep
-    assert rep["n_events"] == N_EVENTS
+    assert rep["n_events"] == ZOO_EVENTS
     assert all(r["csim_vs_twin_mismatches"] == 0 for r in rep["outputs"].values())
     assert rep["input_range"]["x"]["n_out_of_range"] == 0
     assert m["overflow"]["n_overflow"] == 0 and m["overflow"]["n_rounding_violations"] == 0
@@ -67,18 +43,3 @@ def test_lorentznet_lite_compiles_exactly(compiled):
     assert m["symmetry"]["groups"] == ["perm", "lorentz"]
     top = open(os.path.join(out, "firmware", "myproject.cpp")).read()
     assert "nnet::" not in top.split("NETWORK INSTANTIATION")[1]   # every layer is an equihls block
-
-
-def test_lorentznet_lite_certificate(compiled):
-    _, out = compiled
-    rep = check.run(project.Project(out), n_elements=2, progress=False)
-    assert rep["groups"] == ["perm", "lorentz"]
-    for group in ("perm", "lorentz"):
-        ex = _line(rep, group, True)
-        assert ex["passed"] and ex["mismatched"] == 0 and ex["identical"] == ex["pairs"] > 0, ex
-    assert _line(rep, "perm", True)["pairs"] == 2 * N_EVENTS
-    for r in rep["lines"]:
-        assert r["passed"], r
-        if r["kind"] == "continuous":
-            assert r["pairs"] > 0 and r["floor"] is not None
-    assert rep["passed"], check.format_report(rep)
