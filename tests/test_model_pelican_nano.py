@@ -8,7 +8,6 @@ import os
 
 from models import ZOO
 from models.pelican_nano import ONNX_PATH
-from tests.conftest import ZOO_EVENTS
 
 SPEC = ZOO["pelican_nano"]
 
@@ -16,12 +15,8 @@ SPEC = ZOO["pelican_nano"]
 def test_pelican_nano_compiles_exactly(zoo_compiled):
     m, out = zoo_compiled("pelican_nano")
     assert SPEC["onnx"] == ONNX_PATH and SPEC["input_type"] == "ap_fixed<18,12,AP_RND,AP_SAT>"
-    rep = m["self_check"]
-    assert rep["passed"], rep
-    assert rep["n_events"] == ZOO_EVENTS
-    assert all(r["csim_vs_twin_mismatches"] == 0 for r in rep["outputs"].values())
-    assert rep["input_range"]["x"]["n_out_of_range"] == 0
-    assert m["overflow"]["n_overflow"] == 0 and m["overflow"]["n_rounding_violations"] == 0
+    # self-check, overflow and certificate: tests/test_model_zoo.py
+    assert m["self_check"]["input_range"]["x"]["n_out_of_range"] == 0
     ops = [n["op"] for n in m["nodes"]]
     assert ops.count("ScalarProducts") == 1
     assert sum(1 for n in m["nodes"] if n["op"] == "LUT" and n["attrs"].get("func") == "psi") == 4
