@@ -16,119 +16,24 @@ differences; ``--json`` writes them, ``--roc`` draws the test-set ROC curves (ne
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from equihls.project import Project  # noqa: E402
-from models.deepsets_pairs.train import EPS_S, auc, roc_curve  # noqa: E402
-from models.pelican_nano.train import load_jets, metrics  # noqa: E402
+from models.common import evaluate_pythia_tagger  # noqa: E402
 
 
-def roc_plot(path: Path, curves: dict, title: str) -> None:
-    """1/eps_B vs eps_S (log scale) for each name -> (score, y)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.6, 3.6), dpi=100)
-    for (name, (score, y)), style in zip(curves.items(), ("-", "--", ":")):
-        eps_b, eps_s = roc_curve(score, y)
-        ok = eps_b > 0
-        ax.plot(eps_s[ok], 1.0 / eps_b[ok], style, lw=1.4, label=name)
-    ax.axvline(EPS_S, color="0.7", lw=0.8)
-    ax.set_yscale("log")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(r"signal efficiency $\epsilon_S$ (top)")
-    ax.set_ylabel(r"background rejection $1/\epsilon_B$ (QCD)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3, which="both", lw=0.5)
-    ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def float_session():
+    import onnxruntime as ort
+    return ort.InferenceSession(str(HERE / "pelican_nano.onnx"), providers=["CPUExecutionProvider"])
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("project", help="compiled project directory")
-    ap.add_argument("--json", type=Path, help="also write the metrics here")
-    ap.add_argument("--roc", type=Path, help="write the test-set ROC plot (PNG) here")
-    ap.add_argument("--grid-scan", action="store_true",
-                    help="also: float AUC on the test jets rounded / truncated to 2^-4..2^-10 GeV, and massless")
-    args = ap.parse_args(argv)
-
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(HERE / "pelican_nano.onnx"), providers=["CPUExecutionProvider"])
-    prj = Project(args.project)
-    in_t = prj.input_type(0)
-
-    test = load_jets("test")
-    smp = np.load(HERE / "samples.npz")
-    sets = {"test": (test["x"], test["y"]), "samples": (smp["x"], smp["y"])}
-    out = {"project": str(args.project), "input_type": str(in_t), "output_type": str(prj.output_type(0)),
-           "eps_s": EPS_S}
-    scores = {}
-    for name, (x, y) in sets.items():
-        x32 = np.asarray(x, np.float32)
-        x_grid = in_t.quantize(x32.astype(np.float64)).astype(np.float32)   # exactly what the port sees
-        s_f = sess.run(None, {"x": x32})[0][:, 0]
-        s_g = sess.run(None, {"x": x_grid})[0][:, 0]
-        t0 = time.perf_counter()
-        s_c = prj.run(x32.astype(np.float64))[0][:, 0]
-        t_c = time.perf_counter() - t0
-        flat = x32.reshape(len(x32), -1).astype(np.float64)
-        n_ovf = int((~((flat >= in_t.min) & (flat <= in_t.max)).all(axis=1)).sum())
-        out[name] = {
-            "jets": int(len(y)), "input_overflow_jets": n_ovf,
-            "float": metrics(s_f, y), "float_on_input_grid": metrics(s_g, y), "csim": metrics(s_c, y),
-            "csim_vs_float_logit": {"max_abs": float(np.abs(s_c - s_f).max()),
-                                    "mean_abs": float(np.abs(s_c - s_f).mean())},
-            "csim_vs_float_on_grid_logit": {"max_abs": float(np.abs(s_c - s_g).max()),
-                                            "mean_abs": float(np.abs(s_c - s_g).mean())},
-            "csim_s": round(t_c, 2),
-        }
-        scores[name] = (s_f, s_c, y)
-    print(json.dumps(out, indent=2))
-    for name in sets:
-        r = out[name]
-        print(f"\n{name} ({r['jets']} jets, {r['input_overflow_jets']} outside {in_t}):")
-        print(f"  {'':22s} {'AUC':>8s} {'acc':>8s} {'1/eps_B':>8s}")
-        for k in ("float", "float_on_input_grid", "csim"):
-            m = r[k]
-            print(f"  {k:22s} {m['auc']:8.4f} {m['accuracy']:8.4f} {m['rejection_at_eps_s']:8.1f}")
-        print(f"  delta AUC (C-sim - float) = {r['csim']['auc'] - r['float']['auc']:+.4f}")
-    if args.grid_scan:
-        x64, y = test["x"].astype(np.float64), test["y"]
-        run = lambda xx: sess.run(None, {"x": np.asarray(xx, np.float32)})[0][:, 0]  # noqa: E731
-        scan = {}
-        for b in (4, 6, 8, 10):
-            q = 2.0 ** b
-            scan[f"2^-{b}"] = {"round": round(auc(run(np.floor(x64 * q + 0.5) / q), y), 4),
-                               "floor": round(auc(run(np.floor(x64 * q) / q), y), 4)}
-        xm = x64.copy()
-        xm[..., 0] = np.where(x64[..., 0] > 0, np.linalg.norm(x64[..., 1:], axis=-1), 0.0)
-        scan["massless (E = |p|)"] = round(auc(run(xm), y), 4)
-        out["test_float_auc_input_grid_scan"] = scan
-        print("\nfloat AUC on the test jets on input grids (GeV):", json.dumps(scan))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-    if args.roc:
-        s_f, s_c, y = scores["test"]
-        roc_plot(args.roc, {f"float32 (AUC {out['test']['float']['auc']:.4f})": (s_f, y),
-                            f"C-sim {in_t} (AUC {out['test']['csim']['auc']:.4f})": (s_c, y)},
-                 f"pelican_nano, Pythia test jets ({len(y)}), vu9p C-sim")
-        print(f"wrote {args.roc}")
-    return out
+    return evaluate_pythia_tagger(argv, doc=__doc__, name="pelican_nano", here=HERE, float_session=float_session)
 
 
 if __name__ == "__main__":

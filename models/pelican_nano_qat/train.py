@@ -23,16 +23,12 @@ Writes ``pelican_nano_qat.onnx``, ``samples.npz`` (same 512 jets as pelican_nano
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -41,46 +37,12 @@ if str(REPO) not in sys.path:
 
 warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
 
-from models.deepsets_pairs.train import EPS_S, auc  # noqa: E402
-from models.pelican_nano import train as float_train  # noqa: E402
+from models.common import (EPS_S, INPUT_LSB, LORENTZ_TAGGER_METADATA, N_SAMPLES_PER_CLASS, auc,  # noqa: E402
+                           balanced_sample_indices, check_ort, finish_onnx, fit, metrics, onnx_ops,
+                           ort_session, predict, pythia_splits, save_jet_samples, seed_everything,
+                           to_input_grid, write_json)
 from models.pelican_nano.model import PelicanNano  # noqa: E402
-from models.pelican_nano.train import (N_SAMPLES_PER_CLASS, SYMMETRY_METADATA, load_jets, metrics,  # noqa: E402
-                                       predict, to_input_grid)
 from models.pelican_nano_qat.model import ACT_BITS, WEIGHT_BITS, PelicanNanoQAT, n_params  # noqa: E402
-
-
-def train_loop(model, xtr_t, ytr_t, xva_q, yva, epochs, lr, batch, seed, sched_kind, log_every):
-    n = len(ytr_t)
-    steps = epochs * math.ceil(n / batch)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    if sched_kind == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    else:
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    loss_fn = nn.BCEWithLogitsLoss()
-    gen = torch.Generator().manual_seed(seed)
-    best = (-1.0, None, -1)
-    t1 = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        tot = 0.0
-        for i in range(0, n, batch):
-            idx = perm[i:i + batch]
-            loss = loss_fn(model(xtr_t[idx])[:, 0], ytr_t[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += loss.item() * len(idx)
-        val_auc = auc(predict(model, xva_q), yva)
-        if val_auc > best[0]:
-            best = (val_auc, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
-        if (epoch + 1) % log_every == 0 or epoch == 0:
-            print(f"  epoch {epoch + 1:3d}/{epochs}  loss {tot / n:.4f}  val AUC {val_auc:.4f}  "
-                  f"({time.perf_counter() - t1:.0f} s)", flush=True)
-    model.load_state_dict(best[1])
-    return best[0], best[2], time.perf_counter() - t1
 
 
 def copy_float_weights(qat: PelicanNanoQAT, fl: PelicanNano) -> None:
@@ -123,20 +85,7 @@ def export_qonnx_model(model: PelicanNanoQAT, x_example: np.ndarray, path: Path,
     om.graph.input.extend(keep)
     om = attach_functions(om)
     del om.metadata_props[:]
-    onnx.helper.set_model_props(om, SYMMETRY_METADATA)
-    onnx.checker.check_model(om)
-    onnx.save(om, str(path))
-    return om
-
-
-def ort_session(om):
-    import onnxruntime as ort
-
-    from equihls.quant import standard_ops
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(standard_ops(om).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return finish_onnx(om, path, LORENTZ_TAGGER_METADATA)
 
 
 def main(argv=None) -> dict:
@@ -148,25 +97,22 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--batch-size", type=int, default=128)
     args = ap.parse_args(argv)
+    seed_everything(args.seed, args.out)
 
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    train, test = load_jets("train"), load_jets("test")
-    n_val = int(round(float_train.VAL_FRACTION * len(train["y"])))
-    xtr, ytr = train["x"][:-n_val], train["y"][:-n_val]
-    xva, yva = train["x"][-n_val:], train["y"][-n_val:]
-    xte, yte = test["x"], test["y"]
+    xtr, ytr, xva, yva, xte, yte = pythia_splits()
     xtr_t = torch.from_numpy(to_input_grid(xtr).astype(np.float32))
     xva_q = to_input_grid(xva)
     ytr_t = torch.from_numpy(ytr).float()
 
+    def train_loop(model, epochs, lr, schedule, log_every):
+        return fit(model, xtr_t, ytr_t, epochs=epochs, lr=lr, batch_size=args.batch_size, seed=args.seed,
+                   validate=lambda m: auc(predict(m, xva_q), yva), schedule=schedule, log_every=log_every,
+                   indent="  ")
+
     # ---- 1. float warm start (the pelican_nano recipe)
     fl = PelicanNano()
     print(f"float warm start: PelicanNano, {args.float_epochs} epochs")
-    fv, fe, ft = train_loop(fl, xtr_t, ytr_t, xva_q, yva, args.float_epochs, 1e-2, args.batch_size,
-                            args.seed, "onecycle", 50)
+    fv, fe, ft = train_loop(fl, args.float_epochs, 1e-2, "onecycle", 50)
     s_fl = predict(fl, xte)
     print(f"  {ft:.0f} s; epoch {fe + 1}, val AUC {fv:.4f}; test AUC {auc(s_fl, yte):.4f}")
 
@@ -177,8 +123,7 @@ def main(argv=None) -> dict:
     s0 = predict(model, to_input_grid(xte))      # eval mode, activation scales not yet calibrated
     print(f"QAT: PelicanNanoQAT ({WEIGHT_BITS}-bit weights, {ACT_BITS}-bit activations), "
           f"{n_params(model)} parameters; copied float weights, test AUC before fine-tuning {auc(s0, yte):.4f}")
-    qv, qe, qt = train_loop(model, xtr_t, ytr_t, xva_q, yva, args.qat_epochs, args.qat_lr, args.batch_size,
-                            args.seed, "cosine", 5)
+    qv, qe, qt = train_loop(model, args.qat_epochs, args.qat_lr, "cosine", 5)
     print(f"  {qt:.0f} s; keeping epoch {qe + 1} (val AUC {qv:.4f})")
 
     s_te = predict(model, xte)
@@ -189,23 +134,18 @@ def main(argv=None) -> dict:
     print(f"float warm start:     AUC {m_fl['auc']:.4f}")
 
     # ---- 3. QONNX export
+    from equihls.quant import is_quant, standard_ops
+
     onnx_path = args.out / "pelican_nano_qat.onnx"
     om = export_qonnx_model(model, xte[:2], onnx_path)
-    ops = [nd.op_type for nd in om.graph.node if nd.op_type != "Constant"]
+    ops = onnx_ops(om)
     print("ONNX ops (without Constant):", ops)
-    sess = ort_session(om)
-    s_ort = sess.run(None, {"x": xte.astype(np.float32)})[0][:, 0]
-    max_diff = float(np.max(np.abs(s_ort - s_te)))
-    print(f"onnxruntime (standard_ops) vs torch on {len(xte)} test jets: max |diff| = {max_diff:.3g}")
-    if max_diff > 1e-2:
-        raise SystemExit("ONNX export mismatch")
+    max_diff = check_ort(ort_session(standard_ops(om).SerializeToString()), xte, s_te, 1e-2,
+                         f"onnxruntime (standard_ops) vs torch on {len(xte)} test jets")
 
-    rng = np.random.default_rng(args.seed)
-    idx = np.concatenate([np.nonzero(yte == c)[0][:N_SAMPLES_PER_CLASS] for c in (0, 1)])
-    idx = idx[rng.permutation(idx.size)]
-    np.savez_compressed(args.out / "samples.npz", x=xte[idx].astype(np.float32), y=yte[idx].astype(np.int64))
+    idx = balanced_sample_indices(yte, N_SAMPLES_PER_CLASS, args.seed)
+    save_jet_samples(args.out / "samples.npz", xte[idx], yte[idx])
 
-    from equihls.quant import is_quant
     quant_nodes = []
     for nd in om.graph.node:
         if is_quant(nd.op_type, nd.domain):
@@ -220,12 +160,12 @@ def main(argv=None) -> dict:
         "float_epochs": args.float_epochs, "float_best_epoch": fe + 1,
         "qat_epochs": args.qat_epochs, "qat_lr": args.qat_lr, "qat_best_epoch": qe + 1, "val_auc": round(qv, 6),
         "torch_seed": args.seed, "batch_size": args.batch_size,
-        "training_inputs": f"rounded to multiples of {float_train.INPUT_LSB} GeV (ties up)",
+        "training_inputs": f"rounded to multiples of {INPUT_LSB} GeV (ties up)",
         "quant_nodes": quant_nodes,
         "onnx_ops": ops, "onnx_ort_max_abs_diff": max_diff,
         "torch_version": torch.__version__,
     }
-    (args.out / "metrics_float.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_json(args.out / "metrics_float.json", out)
     print("wrote", onnx_path, args.out / "samples.npz", args.out / "metrics_float.json")
     return out
 

@@ -28,6 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from equihls.project import Project  # noqa: E402
+from models.common import input_overflow_count, write_json  # noqa: E402
 from models.so3_cg.model import targets  # noqa: E402
 from models.so3_cg.train import BLOCKS_ALL, DATA, block_metrics, momenta  # noqa: E402
 
@@ -58,16 +59,14 @@ def main(argv=None) -> dict:
         y_c = prj.run(x.astype(np.float64))[0]
         t_c = time.perf_counter() - t0
         y_f = sess.run(None, {"x": x.astype(np.float32)})[0]
-        flat = x.reshape(len(x), -1)
-        n_ovf = int((~((flat >= in_t.min) & (flat <= in_t.max)).all(axis=1)).sum())
-        out[name] = {"events": int(len(x)), "input_overflow_events": n_ovf,
+        out[name] = {"events": int(len(x)), "input_overflow_events": input_overflow_count(x, in_t),
                      "float": block_metrics(y_f, t, blocks), "csim": block_metrics(y_c, t, blocks),
                      "csim_vs_float_max_abs": float(np.abs(y_c - y_f).max()),
                      "csim_vs_float_mean_abs": float(np.abs(y_c - y_f).mean()),
                      "csim_s": round(t_c, 2)}
     print(json.dumps(out, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        write_json(args.json, out)
     return out
 
 

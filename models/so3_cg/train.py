@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,8 @@ REPO = HERE.parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from equihls.torch_ops import export  # noqa: E402
+from models.common import (check_ort, export_equihls, fit, onnx_ops, ort_session, predict,  # noqa: E402
+                           seed_everything, write_json)
 from models.data import toyjets  # noqa: E402
 from models.so3_cg.model import (HIDDEN, N_CONST, P_UNIT, SO3CG, n_params, output_irreps,  # noqa: E402
                                  targets)
@@ -79,10 +79,7 @@ def block_metrics(y: np.ndarray, t: np.ndarray, blocks: dict) -> dict:
     return out
 
 
-def predict(model, x: np.ndarray, batch: int = 4096) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        return np.concatenate([model(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
+PREDICT_BATCH = 4096
 
 
 def main(argv=None) -> dict:
@@ -98,9 +95,7 @@ def main(argv=None) -> dict:
     name = "so3_cg_l2" if args.l2 else "so3_cg"
     blocks = BLOCKS_ALL if args.l2 else {"v_1o": BLOCKS_ALL["v_1o"]}
 
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
+    seed_everything(args.seed, args.out)
 
     t0 = time.perf_counter()
     xs = {k: momenta(v["n_per_class"], v["seed"]) for k, v in DATA.items()}
@@ -117,42 +112,19 @@ def main(argv=None) -> dict:
     # each block's loss is normalised by its target variance on the training set
     inv_var = torch.cat([torch.full((sl.stop - sl.start,), 1.0 / float(ytr[:, sl].var()))
                          for sl in blocks.values()]) / len(blocks)
-    n = len(xtr)
-    steps_per_epoch = math.ceil(n / args.batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15)
-    gen = torch.Generator().manual_seed(args.seed)
 
     def loss_fn(y, t):
         return (((y - t) ** 2) * inv_var).sum(-1).mean()
 
-    best = (math.inf, None, -1)
-    t1 = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        tot = 0.0
-        for i in range(0, n, args.batch_size):
-            idx = perm[i:i + args.batch_size]
-            loss = loss_fn(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += loss.item() * len(idx)
-        val = float(loss_fn(torch.from_numpy(predict(model, xs["val"])), torch.from_numpy(ts["val"])))
-        if val < best[0]:
-            best = (val, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
-        print(f"epoch {epoch + 1:3d}/{args.epochs}  loss {tot / n:.5f}  val loss {val:.5f}  "
-              f"({time.perf_counter() - t1:.0f} s)")
-    t_train = time.perf_counter() - t1
-    model.load_state_dict(best[1])
-    print(f"training time {t_train:.1f} s; keeping epoch {best[2] + 1} (val loss {best[0]:.5f})")
+    t_val = torch.from_numpy(ts["val"])
+    fr = fit(model, xtr, ytr, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+             loss_fn=loss_fn, mode="min", log_name="val loss", fmt=".5f",
+             validate=lambda m: float(loss_fn(torch.from_numpy(predict(m, xs["val"], PREDICT_BATCH, None)), t_val)))
+    print(f"training time {fr.seconds:.1f} s; keeping epoch {fr.epoch + 1} (val loss {fr.best:.5f})")
 
     # ---- evaluation on the full test set; baseline: all constituents, no 10 GeV cut
     xte, tte = xs["test"], ts["test"]
-    yte = predict(model, xte)
+    yte = predict(model, xte, PREDICT_BATCH, None)
     m_test = block_metrics(yte, tte, blocks)
     base = targets(torch.from_numpy(xte).double(), l2=args.l2, threshold=-1.0).float().numpy()
     m_base = block_metrics(base, tte, blocks)
@@ -160,28 +132,15 @@ def main(argv=None) -> dict:
     print("baseline (no cut):", json.dumps(m_base))
 
     # ---- ONNX export (equihls custom ops) + onnxruntime check
-    model.eval()
-    onnx_path = args.out / f"{name}.onnx"
-    export(model, (torch.from_numpy(xte[:2]),), str(onnx_path), input_names=["x"], output_names=["y"],
-           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     import onnx
-    import onnxruntime as ort
 
+    onnx_path = args.out / f"{name}.onnx"
+    export_equihls(model, xte[:2], onnx_path, symmetry_metadata(args.l2), output_name="y")
     om = onnx.load(str(onnx_path))
-    onnx.helper.set_model_props(om, symmetry_metadata(args.l2))   # read by `equihls compile` into the manifest
-    onnx.checker.check_model(om)
-    onnx.save(om, str(onnx_path))
-    ops = [nd.op_type for nd in om.graph.node]
+    ops = onnx_ops(om, skip_constant=False)
     print("ONNX ops:", ops)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    y_ort = np.concatenate([sess.run(None, {"x": xte[i:i + 4096]})[0] for i in range(0, len(xte), 4096)])
-    max_diff = float(np.max(np.abs(y_ort - yte)))
-    print(f"onnxruntime vs torch on {len(xte)} test events: max |diff| = {max_diff:.3g}")
-    if max_diff > 1e-3:
-        raise SystemExit("ONNX export mismatch")
+    max_diff = check_ort(ort_session(onnx_path), xte, yte, 1e-3, f"onnxruntime vs torch on {len(xte)} test events",
+                         batch=PREDICT_BATCH, column=None)
 
     # ---- bundled sample events: a seeded random subset of the test set (both classes)
     rng = np.random.default_rng(args.seed)
@@ -207,17 +166,16 @@ def main(argv=None) -> dict:
         "n_params": n_params(model),
         "hidden": args.hidden,
         "epochs": args.epochs,
-        "best_epoch": best[2] + 1,
-        "val_loss": round(best[0], 8),
+        "best_epoch": fr.epoch + 1,
+        "val_loss": round(fr.best, 8),
         "torch_seed": args.seed,
         "data": {k: dict(v, n_const=N_CONST) for k, v in DATA.items()},
         "onnx_ops": ops,
         "onnx_ort_max_abs_diff": max_diff,
         "torch_version": torch.__version__,
     }
-    # (training time is printed, not stored, so that the JSON is reproducible)
     mname = "metrics_float_l2.json" if args.l2 else "metrics_float.json"
-    (args.out / mname).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.out / mname, metrics)
     print("wrote", ", ".join(str(args.out / f) for f in (f"{name}.onnx", "samples.npz", mname)))
     return metrics
 
