@@ -143,10 +143,7 @@ def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.
                 consts[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
                 continue
         if quant.is_quant(node.op_type, node.domain) and all(i in consts for i in node.input):
-            a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
-            mode = a.get("rounding_mode", b"ROUND")
-            consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), a.get("signed", 1),
-                                                    a.get("narrow", 0), mode.decode() if isinstance(mode, bytes) else mode)
+            consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), **quant.attributes(node))
             continue
         if node.domain in ("", "ai.onnx") and all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS:
             try:
@@ -226,10 +223,7 @@ def _quant_to_casts(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto,
         name = n.name or f"Quant_{k}"
         if any(i not in values for i in n.input[1:4]):
             raise ModelError(f"{path}: Quant '{name}': scale, zero point and bit width must be constants")
-        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
-        mode = a.get("rounding_mode", b"ROUND")
-        t, why = quant.fixed_type(*(values[i] for i in n.input[1:4]), a.get("signed", 1), a.get("narrow", 0),
-                                  mode.decode() if isinstance(mode, bytes) else mode)
+        t, why = quant.fixed_type(*(values[i] for i in n.input[1:4]), **quant.attributes(n))
         if t is None:
             raise ModelError(f"{path}: Quant '{name}': {why}")
         types[n.output[0]] = (t, name)

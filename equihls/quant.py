@@ -26,6 +26,14 @@ def is_quant(op_type: str, domain: str) -> bool:
     return op_type == "Quant" and domain in QONNX_DOMAINS
 
 
+def attributes(node: onnx.NodeProto) -> dict:
+    """A Quant node's attributes with QONNX's defaults: {signed, narrow, rounding_mode}."""
+    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+    mode = a.get("rounding_mode", b"ROUND")
+    return {"signed": int(a.get("signed", 1)), "narrow": int(a.get("narrow", 0)),
+            "rounding_mode": mode.decode() if isinstance(mode, bytes) else mode}
+
+
 def _limits(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
     if signed:
         return -(1 << (bits - 1)) + (1 if narrow else 0), (1 << (bits - 1)) - 1
@@ -86,12 +94,11 @@ def standard_ops(model: onnx.ModelProto) -> onnx.ModelProto:
         if not is_quant(n.op_type, n.domain):
             nodes.append(n)
             continue
-        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
-        mode = a.get("rounding_mode", b"ROUND")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
+        a = attributes(n)
+        mode = a["rounding_mode"]
         if n.input[3] not in inits:
             raise ValueError(f"Quant '{n.name}': bit width is not a constant")
-        lo, hi = _limits(int(inits[n.input[3]].reshape(-1)[0]), bool(a.get("signed", 1)), bool(a.get("narrow", 0)))
+        lo, hi = _limits(int(inits[n.input[3]].reshape(-1)[0]), bool(a["signed"]), bool(a["narrow"]))
         p = f"_q{k}_"
         extra += [numpy_helper.from_array(np.array(lo, dtype=np.float32), p + "lo"),
                   numpy_helper.from_array(np.array(hi, dtype=np.float32), p + "hi")]
