@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from . import __version__, check, estimate, frontend, overflow, passes, precision, selfcheck, targets
+from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, targets
 from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, OverflowDetected, SelfCheckError
 from .fixedpoint import FixedType
@@ -101,7 +101,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         check_finite(a, name)
         rng_rep[name] = range_report(a, prec.types[name])
         x_q[name] = prec.types[name].quantize(a)
-    y_ref = selfcheck.run_onnxruntime(model.SerializeToString(), x_q)
+    y_ref = selfcheck.run_onnxruntime(quant.standard_ops(model).SerializeToString(), x_q)
 
     onnx_graph, cname = emitter.emit(g, prec)
     partial = out_dir.rstrip("/") + ".partial"
