@@ -116,19 +116,19 @@ def tree_delay(n_terms: int, width: int) -> list:
     return [add_delay(width)] * (math.ceil(math.log2(n_terms)) if n_terms > 1 else 0)
 
 
-def _const_products(cost: BlockCost, x_width: int, consts, out_width: int) -> tuple[int, list]:
-    """Add products of a variable (x_width bits) with each constant raw in `consts` to cost.
-    Returns (number of DSP products, delay chain of the slowest product)."""
+def _const_products(cost: BlockCost, x_width: int, consts, rows: int = 1) -> tuple[int, list]:
+    """Add to cost the products of a variable (x_width bits) with each constant raw in `consts`,
+    repeated for `rows` rows. Returns (DSP products per row, delay chain of the slowest one)."""
     n_dsp, slow = 0, []
     for c in consts:
         if c == 0 or is_pow2(int(c)):
             continue
         k, sb = csd_digits(c), significant_bits(c)
         if k <= CSD_LUT_MAX_DIGITS or x_width < DSP_MIN_WIDTH or sb < DSP_MIN_WIDTH:
-            cost.adders.append((k - 1, x_width + sb))
+            cost.adders.append((rows * (k - 1), x_width + sb))
             chain = tree_delay(k, x_width + sb)
         else:
-            cost.products.append((1, x_width, sb, "const"))
+            cost.products.append((rows, x_width, sb, "const"))
             n_dsp += 1
             chain = [DELAY_DSP_NS]
         if sum(chain) > sum(slow):
@@ -170,11 +170,8 @@ def cost_dense(g, node, prec, post_adder: bool = True) -> BlockCost:
     slow, max_terms = [], 0
     for o in range(cout):
         col = [int(v) for v in wq[:, o]]
-        sub = BlockCost(node.name, node.op)
-        n_dsp, chain = _const_products(sub, xw, col, acc)
+        n_dsp, chain = _const_products(c, xw, col, rows)
         terms = sum(1 for v in col if v != 0) + (1 if int(bq[o]) != 0 else 0)
-        c.products += [(cnt * rows, a, bb, k) for cnt, a, bb, k in sub.products]
-        c.adders += [(cnt * rows, wd) for cnt, wd in sub.adders]
         c.adders.append((rows * max(0, terms - 1 - (n_dsp if post_adder else 0)), acc))
         if sum(chain) > sum(slow):
             slow = chain
@@ -201,7 +198,7 @@ def cost_eltwise(g, node, prec, post_adder: bool = True) -> BlockCost:
         var, const = (a, b) if g.is_const(b) else (b, a)
         q = np.asarray(prec.qconst[const]).reshape(-1)
         table = np.asarray(node.attrs["ib" if const == b else "ia"])
-        _, c.ops = _const_products(c, _width(prec, var), [int(q[i]) for i in table], acc)
+        _, c.ops = _const_products(c, _width(prec, var), [int(q[i]) for i in table])
     else:
         wa, wb = _width(prec, a), _width(prec, b)
         c.products.append((n, wa, wb, "var"))
@@ -272,10 +269,7 @@ def cost_bilinear(g, node, prec, post_adder: bool = True) -> BlockCost:
     plan = sparse_plan(np.asarray(prec.qconst[cst]).astype(object).reshape(da, db, dk))
     c = BlockCost(node.name, node.op)
     c.products.append((rows * len(plan.pairs), wa, wb, "var"))
-    sub = BlockCost(node.name, node.op)
-    _, chain = _const_products(sub, wa + wb, [int(m) for _, m in plan.terms], acc)
-    c.products += [(cnt * rows, x, y, k) for cnt, x, y, k in sub.products]
-    c.adders += [(cnt * rows, wd) for cnt, wd in sub.adders]
+    _, chain = _const_products(c, wa + wb, [int(m) for _, m in plan.terms], rows)
     per_k = np.bincount([k for _, k, _ in plan.entries], minlength=dk) if plan.entries else np.zeros(dk, int)
     c.adders.append((rows * int(np.maximum(per_k - 1, 0).sum()), acc))
     c.ops = ([DELAY_DSP_NS] if dsp_slices(wa, wb) else [DELAY_LUT_NS * 3]) + chain + tree_delay(int(per_k.max(initial=0)), acc)
