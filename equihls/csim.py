@@ -149,10 +149,14 @@ def check_finite(x: np.ndarray, name: str):
         raise InputError(f"input '{name}': {len(rows)} event(s) contain NaN or Inf; first at row {rows[0]}")
 
 
+def out_of_range(x: np.ndarray, t) -> np.ndarray:
+    """Bool mask [batch, size] of the values of x [batch, ...] outside type t's range."""
+    flat = x.reshape(x.shape[0], -1)
+    return (flat < t.min) | (flat > t.max)
+
+
 def range_report(x: np.ndarray, t) -> dict:
     """Count values outside the input type's range (they will saturate or wrap in hardware)."""
-    flat = x.reshape(-1)
-    out = (flat < t.min) | (flat > t.max)
-    return {"n_out_of_range": int(out.sum()), "max_abs": float(np.abs(flat).max()) if flat.size else 0.0,
-            "type_min": t.min, "type_max": t.max,
-            "rows": [int(r) for r in np.flatnonzero(out.reshape(x.shape[0], -1).any(axis=1))[:10]]}
+    out = out_of_range(x, t)
+    return {"n_out_of_range": int(out.sum()), "max_abs": float(np.abs(x).max()) if x.size else 0.0,
+            "type_min": t.min, "type_max": t.max, "rows": [int(r) for r in np.flatnonzero(out.any(axis=1))[:10]]}

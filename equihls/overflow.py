@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .csim import TRACE_FIELDS, range_report
+from .csim import TRACE_FIELDS, out_of_range
 
 
 def trace_report(nodes: list, tensors: dict, counts: np.ndarray, flags: np.ndarray,
@@ -45,11 +45,11 @@ def trace_report(nodes: list, tensors: dict, counts: np.ndarray, flags: np.ndarr
             c["clipped"], c["overflow"] = c["overflow"], 0
         rep["tensors"][out] = c
     for name, x in (inputs or {}).items():
-        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        r = range_report(x, input_types[name])
-        rep["inputs"][name] = {"values": int(x.size), "overflow": r["n_out_of_range"], "type": input_types[name].cpp(),
-                               "max_abs": r["max_abs"]}
-        bad_rows |= ((x < input_types[name].min) | (x > input_types[name].max)).any(axis=1)
+        x, t = np.asarray(x, dtype=np.float64), input_types[name]
+        out = out_of_range(x, t)
+        rep["inputs"][name] = {"values": int(x.size), "overflow": int(out.sum()), "type": t.cpp(),
+                               "max_abs": float(np.abs(x).max()) if x.size else 0.0}
+        bad_rows |= out.any(axis=1)
     rep["accumulators"] = {k: int(v) for k, v in (accum_overflow or {}).items() if v}
     rep["n_overflow"] = (sum(c["overflow"] for c in rep["tensors"].values())
                          + sum(c["overflow"] for c in rep["inputs"].values()) + sum(rep["accumulators"].values()))
