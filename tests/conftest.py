@@ -52,3 +52,19 @@ def zoo_compiled(tmp_path_factory):
 def exact_line(rep, group):
     """The exact (bit-identity) line of `group` in a certificate report."""
     return next(r for r in rep["lines"] if r["group"] == group and r["kind"] == "exact")
+
+
+def expm(x):
+    """Matrix exponential [d, d] (real or complex) by scaling and squaring a Taylor series."""
+    import numpy as np
+
+    x = np.asarray(x)
+    s = max(0, int(np.ceil(np.log2(max(np.abs(x).sum(axis=1).max(), 1e-300)))) + 1)
+    y = x / 2**s
+    out = term = np.eye(len(x), dtype=np.result_type(x, float))
+    for k in range(1, 30):
+        term = term @ y / k
+        out = out + term
+    for _ in range(s):
+        out = out @ out
+    return out

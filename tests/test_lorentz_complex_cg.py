@@ -13,23 +13,10 @@ from equihls.lorentz_irreps import (
     complex_rep_generators,
     lorentz_from_sl2c,
 )
+from tests.conftest import expm
 
 H = Fraction(1, 2)
 TABLE = complex_product_table()
-
-
-def expm(x):
-    """Matrix exponential [d, d] by scaling and squaring a Taylor series (no scipy here)."""
-    x = np.asarray(x, dtype=complex)
-    s = max(0, int(np.ceil(np.log2(max(np.abs(x).sum(axis=1).max(), 1e-300)))) + 1)
-    y = x / 2**s
-    out, term = np.eye(len(x), dtype=complex), np.eye(len(x), dtype=complex)
-    for k in range(1, 20):
-        term = term @ y / k
-        out = out + term
-    for _ in range(s):
-        out = out @ out
-    return out
 
 
 def _random_sl2c(rng, scale=0.6):
