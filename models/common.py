@@ -38,13 +38,13 @@ M_TOP = 173.0                     # GeV, centre of the mass-window baseline
 LORENTZ_TAGGER_METADATA = {"equihls.symmetry": "perm,lorentz", "equihls.input_reps": "4vec",
                            "equihls.output_reps": "scalar"}
 
-# The Pythia 8 + FastJet jets shared by pelican_nano, pelican_nano_qat and lorentznet_lite: files
+# The Pythia 8 + FastJet top/QCD jets shared by every Pythia reference model: files
 # under data/ at the repository root (git-ignored), generated on first use with these seeds, jets
 # per class and number of worker processes (the sample depends on the number of workers).
 PYTHIA_DATA_DIR = REPO / "data"
 PYTHIA_DATA = {
-    "train": {"file": "pelican_nano_train.npz", "seed": 11, "n_per_class": 2000},
-    "test": {"file": "pelican_nano_test.npz", "seed": 12, "n_per_class": 1000},
+    "train": {"file": "pythia_top16_train.npz", "seed": 11, "n_per_class": 2000},
+    "test": {"file": "pythia_top16_test.npz", "seed": 12, "n_per_class": 1000},
 }
 PYTHIA_N_CONST = 16
 PYTHIA_WORKERS = 2
