@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 DEMO_MODEL   := models/deepsets_pairs/deepsets_pairs.onnx
 DEMO_SAMPLES := models/deepsets_pairs/samples.npz
 DEMO_DIR     := hls_projects/deepsets_pairs_vu9p
+DEMO_INPUT   := ap_fixed<18,12,AP_RND,AP_SAT>
 # Pythia 8 + FastJet top/QCD jets (14 TeV, anti-kT R=0.8, pT 550-650 GeV, 16 constituents)
 JETS_PER_CLASS ?= 5000
 DATA         := data/pythia_jets_16.npz
 
-.PHONY: install test demo clean benchmark data
+.PHONY: install test demo clean benchmark data evaluate
 
 install: $(STAMP)
 
@@ -28,13 +29,19 @@ test: install
 	$(PY) -m pytest -q
 
 demo: install
-	$(VENV)/bin/equihls compile $(DEMO_MODEL) --target vu9p --samples $(DEMO_SAMPLES) -o $(DEMO_DIR)
+	$(VENV)/bin/equihls compile $(DEMO_MODEL) --target vu9p --input-type '$(DEMO_INPUT)' --samples $(DEMO_SAMPLES) -o $(DEMO_DIR)
 	$(VENV)/bin/equihls csim $(DEMO_DIR) --input $(DEMO_SAMPLES):x -o $(DEMO_DIR)/csim_logits.npy
 	$(VENV)/bin/equihls check $(DEMO_DIR)
 	$(VENV)/bin/equihls report $(DEMO_DIR)
 
 data: install
 	$(PY) -m models.data.pythia_jets --n-per-class $(JETS_PER_CLASS) --n-const 16 --seed 1 --out $(DATA)
+
+# every reference model: compile (card options), float vs C-sim on the full Pythia test set,
+# models/*/metrics_csim*.json + roc.png; generates data/pythia_top16_*.npz first if missing (~3 min)
+evaluate: install
+	$(PY) -m pip install -q matplotlib==3.11.2
+	$(PY) -m models.evaluate --write
 
 benchmark: install
 	$(PY) benchmarks/bench_compile.py

@@ -1,9 +1,10 @@
 """Benchmark of `equihls check` on the bundled model: wall time for N events x K elements per line.
 
 Run: make benchmark   (or: .venv/bin/python benchmarks/bench_check.py [--events N] [--elements K])
-Compiles models/deepsets_pairs for vu9p into a temporary directory, then certifies it against its
-declared groups (perm, lorentz) on N toy test jets (seed 303, as in train.py) with K sampled
-elements per line, and prints the wall time, the C-sim throughput it used and each line's result.
+Compiles models/deepsets_pairs for vu9p (card options, models.ZOO) into a temporary directory, then
+certifies it against its declared groups (perm, lorentz) on the first N Pythia test jets
+(data/pythia_top16_test.npz, generated if missing) with K sampled elements per line, and prints
+the wall time, the C-sim throughput it used and each line's result.
 """
 import argparse
 import os
@@ -17,22 +18,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from equihls import check, project  # noqa: E402
-from models.data import toyjets  # noqa: E402
-from models.deepsets_pairs import ONNX_PATH, SAMPLES_PATH  # noqa: E402
-from models.deepsets_pairs.train import DATA  # noqa: E402
+from models import ZOO, compile_zoo  # noqa: E402
+from models.common import load_pythia_jets  # noqa: E402
 
-MODEL, SAMPLES = ONNX_PATH, SAMPLES_PATH
+NAME = "deepsets_pairs"
+MODEL = ZOO[NAME]["onnx"]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=10000)
+    ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--elements", type=int, default=8)
     a = ap.parse_args()
-    x = toyjets.generate((a.events + 1) // 2, 16, seed=DATA["test"]["seed"])["x"][:a.events].astype(np.float64)
+    x = load_pythia_jets("test")["x"][:a.events].astype(np.float64)
     with tempfile.TemporaryDirectory() as tmp:
         d = os.path.join(tmp, "p")
-        project.compile_model(MODEL, target="vu9p", output_dir=d, samples=SAMPLES, log=lambda *m: None)
+        compile_zoo(NAME, d, log=lambda *m: None)
         t0 = time.perf_counter()
         rep = check.run(project.Project(d), xs=[x], n_elements=a.elements)
         wall = time.perf_counter() - t0

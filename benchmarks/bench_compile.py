@@ -1,8 +1,9 @@
 """Benchmark of the bundled model: compile time, C-sim throughput, float vs fixed-point accuracy.
 
-Run: make benchmark   (or: .venv/bin/python benchmarks/bench_compile.py [--n-per-class N])
-Everything is measured side by side in one run on the same toy test jets (seed 303, as in
-models/deepsets_pairs/train.py): ONNX Runtime (float32) vs the equihls C simulation.
+Run: make benchmark   (or: .venv/bin/python benchmarks/bench_compile.py)
+Everything is measured side by side in one run on the same Pythia test jets
+(data/pythia_top16_test.npz, generated if missing): ONNX Runtime (float32) vs the equihls C
+simulation, compiled with the model card's options (models.ZOO).
 """
 import argparse
 import os
@@ -16,24 +17,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from equihls import project, selfcheck  # noqa: E402
-from models.data import toyjets  # noqa: E402
-from models.deepsets_pairs import ONNX_PATH, SAMPLES_PATH  # noqa: E402
-from models.deepsets_pairs.train import DATA, auc, rejection_at  # noqa: E402
+from models import ZOO, compile_zoo  # noqa: E402
+from models.common import auc, load_pythia_jets, rejection_at  # noqa: E402
 
-MODEL, SAMPLES = ONNX_PATH, SAMPLES_PATH
+NAME = "deepsets_pairs"
+MODEL = ZOO[NAME]["onnx"]
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n-per-class", type=int, default=DATA["test"]["n_per_class"])
-    a = ap.parse_args()
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        project.compile_model(MODEL, target="vu9p", output_dir=os.path.join(tmp, "p"), samples=SAMPLES,
-                              log=lambda *x: None)
+        compile_zoo(NAME, os.path.join(tmp, "p"), log=lambda *x: None)
         t_compile = time.perf_counter() - t0
         p = project.Project(os.path.join(tmp, "p"))
-        d = toyjets.generate(a.n_per_class, 16, seed=DATA["test"]["seed"])
+        d = load_pythia_jets("test")
         x, y = d["x"].astype(np.float64), d["y"]
         t0 = time.perf_counter()
         y_fix = p.run(x)[0].reshape(-1)
@@ -43,7 +41,7 @@ def main():
         t_ort = time.perf_counter() - t0
         in_t = p.input_type()
         n_oor = int(((x < in_t.min) | (x > in_t.max)).any(axis=(1, 2)).sum())
-    print(f"model: {os.path.relpath(MODEL, ROOT)}  target vu9p  input {in_t.cpp()}  test jets {len(y)} (toy, seed {DATA['test']['seed']})")
+    print(f"model: {os.path.relpath(MODEL, ROOT)}  target vu9p  input {in_t.cpp()}  Pythia test jets {len(y)}")
     print(f"compile (frontend + passes + hls4ml write + g++ C-sim build + self-check): {t_compile:.1f} s")
     print(f"C-sim: {len(y) / t_csim:,.0f} events/s   ONNX Runtime float32: {len(y) / t_ort:,.0f} events/s   ratio {t_csim / t_ort:.1f}x")
     print(f"jets with an input outside {in_t.cpp()}: {n_oor}")

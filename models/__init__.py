@@ -1,27 +1,49 @@
 """Bundled reference models and data generators for ``equihls``.
 
 ZOO lists every reference model with the options its card compiles it with: name ->
-{onnx, samples, input_type, types (tensor -> type overrides)}.
+{onnx, samples, input_type, types (tensor -> type overrides), folder, task ('tagger': a Pythia
+top tagger with a logit output; 'regressor': evaluated by its folder's evaluate.py with
+evaluate_args), compare (ZOO taggers whose float model is shown beside it)}. `python -m
+models.evaluate` compiles and evaluates them all.
 """
 import os as _os
 
 _HERE = _os.path.dirname(_os.path.abspath(__file__))
 
 
-def _entry(folder, onnx, input_type, types=None):
+def _entry(folder, onnx, input_type, types=None, task="tagger", compare=(), evaluate_args=()):
     return {"onnx": _os.path.join(_HERE, folder, onnx), "samples": _os.path.join(_HERE, folder, "samples.npz"),
-            "input_type": input_type, "types": dict(types or {})}
+            "input_type": input_type, "types": dict(types or {}), "task": task, "folder": folder,
+            "compare": tuple(compare), "evaluate_args": list(evaluate_args)}
 
+
+PYTHIA_INPUT_TYPE = "ap_fixed<18,12,AP_RND,AP_SAT>"   # GeV, LSB 2^-6 GeV: the grid the taggers train on
 
 ZOO = {
-    "deepsets_pairs": _entry("deepsets_pairs", "deepsets_pairs.onnx", "ap_fixed<16,12>"),
-    "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
-    "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}),
-    "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>"),
-    "pelican_nano_qat": _entry("pelican_nano_qat", "pelican_nano_qat.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>"),
+    "deepsets_pairs": _entry("deepsets_pairs", "deepsets_pairs.onnx", PYTHIA_INPUT_TYPE),
+    "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}, "regressor"),
+    "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"},
+                        "regressor", evaluate_args=["--l2"]),
+    "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", PYTHIA_INPUT_TYPE),
+    "pelican_nano_qat": _entry("pelican_nano_qat", "pelican_nano_qat.onnx", PYTHIA_INPUT_TYPE,
+                               compare=["pelican_nano"]),
     # the coordinate-update product (x_i - x_j) * tanh(phi_x(m_ij)) kept at its exact width
     # <19,13> x <12,2> = <31,15>: rounded (the compiler's default for a product of two runtime
     # tensors) it breaks the exact Lorentz equivariance of x' (models/lorentznet_lite/README.md)
-    "lorentznet_lite": _entry("lorentznet_lite", "lorentznet_lite.onnx", "ap_fixed<18,12,AP_RND,AP_SAT>",
+    "lorentznet_lite": _entry("lorentznet_lite", "lorentznet_lite.onnx", PYTHIA_INPUT_TYPE,
                               {"/Mul_11_output_0": "ap_fixed<31,15>"}),
 }
+
+
+def compile_zoo(name: str, output_dir: str, samples: str | None = None, log=print, **options) -> dict:
+    """Compile ZOO entry `name` for vu9p with its card's options (input type, type overrides)
+    into `output_dir`; `samples` (npz with ``x``) defaults to the entry's shipped samples.
+    Further keyword options go to :func:`equihls.project.compile_model`. Returns the manifest."""
+    from equihls import project
+    from equihls.fixedpoint import FixedType
+
+    spec = ZOO[name]
+    return project.compile_model(spec["onnx"], target="vu9p", output_dir=output_dir,
+                                 input_type=spec["input_type"], samples=samples or spec["samples"],
+                                 type_overrides={k: FixedType.parse(v) for k, v in spec["types"].items()},
+                                 log=log, **options)

@@ -1,4 +1,5 @@
-"""Helpers shared by the reference models' ``train.py`` / ``evaluate.py`` scripts.
+"""Helpers shared by the reference models' ``train.py`` / ``evaluate.py`` scripts and
+:mod:`models.evaluate`.
 
 Pure numpy / torch (ONNX, ONNX Runtime, equihls and matplotlib are imported inside the functions
 that need them). Conventions used throughout:
@@ -332,6 +333,21 @@ def export_equihls(model: nn.Module, x_example: np.ndarray, path: Path, metadata
     return finish_onnx(om, path, metadata)
 
 
+def export_torch(model: nn.Module, x_example: np.ndarray, path: Path, metadata: dict,
+                 output_name: str = "logit"):
+    """Plain ``torch.onnx.export`` (TorchScript exporter, opset 17; no equihls ops, so the
+    compiler has to recognise what PyTorch wrote) of `model` in eval mode with input ``x``
+    [batch, ...] and output `output_name` [batch, ...] (dynamic batch), then :func:`finish_onnx`;
+    returns the ModelProto."""
+    import onnx
+
+    model.eval()
+    torch.onnx.export(model, (torch.from_numpy(x_example),), str(path), dynamo=False, opset_version=17,
+                      input_names=["x"], output_names=[output_name],
+                      dynamic_axes={"x": {0: "batch"}, output_name: {0: "batch"}})
+    return finish_onnx(onnx.load(str(path)), path, metadata)
+
+
 def onnx_ops(om, skip_constant: bool = True) -> list:
     """op_type of every graph node, in order (without Constant nodes unless told)."""
     return [nd.op_type for nd in om.graph.node if not (skip_constant and nd.op_type == "Constant")]
@@ -367,15 +383,16 @@ def check_ort(sess, x: np.ndarray, ref: np.ndarray, tol: float, what: str, batch
 # the Pythia top taggers (pelican_nano, lorentznet_lite): train.py core
 # ----------------------------------------------------------------------------------------------
 def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Callable,
-                        build: Callable, hparams: Callable, reference_check: Callable,
-                        extra_metrics: Callable | None = None) -> dict:
+                        build: Callable, hparams: Callable, reference_check: Callable | None = None,
+                        extra_metrics: Callable | None = None, export: Callable | None = None) -> dict:
     """The whole train.py of a float Pythia tagger with a logit output.
 
     Parses ``--epochs 250 --seed 0 --out here --batch-size 128 --lr 1e-2`` plus ``add_args(ap)``;
     ``build(args)`` makes the model (and prints it), ``hparams(args)`` the model-size entries of
     the metrics json, ``reference_check(model, xte)`` compares the model with its textbook form
-    (prints, exits on mismatch, returns the max |diff|), ``extra_metrics(model)`` optional json
-    entries after "split". Trains on the inputs on the INPUT_LSB grid, keeps the best validation
+    (prints, exits on mismatch, returns the max |diff|; optional), ``extra_metrics(model)`` optional
+    json entries after "split", ``export(model, x_example, path, metadata)`` the ONNX exporter
+    (default :func:`export_equihls`; returns the ModelProto). Trains on the inputs on the INPUT_LSB grid, keeps the best validation
     AUC epoch, and writes ``<name>.onnx``, ``samples.npz`` and ``metrics_float.json`` to --out.
     """
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
@@ -411,11 +428,11 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
     print(f"float test (2^-6 GeV grid): AUC {m_grid['auc']:.4f}  acc {m_grid['accuracy']:.4f}  "
           f"1/eps_B: {m_grid['rejection_at_eps_s']:.1f}")
     print(f"baseline -|m_16 - {M_TOP:g} GeV|: AUC {base['auc']:.4f}  1/eps_B {base['rejection_at_eps_s']:.1f}")
-    ref_diff = reference_check(model, xte)
+    ref_diff = reference_check(model, xte) if reference_check else None
 
-    # ---- ONNX export (equihls::ScalarProducts node + its function) + onnxruntime check
+    # ---- ONNX export + onnxruntime check
     onnx_path = args.out / f"{name}.onnx"
-    om = export_equihls(model, xte[:2], onnx_path, LORENTZ_TAGGER_METADATA)
+    om = (export or export_equihls)(model, xte[:2], onnx_path, LORENTZ_TAGGER_METADATA)
     ops = onnx_ops(om)
     print("ONNX ops (without Constant):", ops)
     max_diff = check_ort(ort_session(onnx_path), xte, s_te, 1e-3,
@@ -449,7 +466,7 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
         **(extra_metrics(model) if extra_metrics else {}),
         "onnx_ops": ops,
         "onnx_ort_max_abs_diff": max_diff,
-        "forward_vs_reference_max_abs_diff": ref_diff,
+        **({} if ref_diff is None else {"forward_vs_reference_max_abs_diff": ref_diff}),
         "torch_version": torch.__version__,
     }
     write_json(args.out / "metrics_float.json", metrics_out)
@@ -458,50 +475,61 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
 
 
 # ----------------------------------------------------------------------------------------------
-# the Pythia top taggers: evaluate.py core (float ONNX vs bit-accurate C simulation)
+# the Pythia top taggers: float ONNX vs bit-accurate C simulation (driven by models/evaluate.py)
 # ----------------------------------------------------------------------------------------------
-def evaluate_pythia_tagger(argv, *, doc: str, name: str, here: Path, float_session: Callable,
-                           float_label: str = "float32", references: Callable | None = None,
-                           note: str | None = None) -> dict:
-    """The whole evaluate.py of a Pythia tagger: ``PROJECT [--json F] [--roc F.png] [--grid-scan]``.
+def float_onnx_session(path: Path):
+    """ONNX Runtime session of a float reference model; QONNX ``Quant`` nodes are rewritten
+    into standard ops (:func:`equihls.quant.standard_ops`, a no-op without them)."""
+    import onnx
+    import onnxruntime as ort
 
-    ``float_session()`` gives the ONNX Runtime session of the float reference (input ``x``
-    [n, 16, 4] float32 GeV, output logit [n, 1]); ``references()`` optional name -> session of
-    further float models, reported first. On the Pythia test jets and ``here/samples.npz`` it
+    from equihls.quant import standard_ops
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(standard_ops(onnx.load(str(path))).SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+
+
+def has_quant_nodes(path: Path) -> bool:
+    """Whether the ONNX model at `path` has QONNX ``Quant`` nodes (a fake-quantised reference)."""
+    import onnx
+    return any(nd.op_type == "Quant" for nd in onnx.load(str(path)).graph.node)
+
+
+def evaluate_pythia_tagger(project: str, *, name: str, float_session, samples: Path,
+                           float_label: str = "float32", references: dict | None = None,
+                           note: str | None = None, json_out: Path | None = None,
+                           roc: Path | None = None, grid_scan: bool = False) -> dict:
+    """Float vs. C-sim metrics of the compiled tagger `project` (a directory).
+
+    ``float_session`` is the ONNX Runtime session of the float reference (input ``x``
+    [n, 16, 4] float32 GeV, output logit [n, 1]); ``references`` optional label -> session of
+    further float models, reported first. On the Pythia test jets and the `samples` npz it
     compares float (raw jets and jets on the input type's grid) with the project's C simulation:
     AUC, accuracy (logit > 0), 1/eps_B at eps_S = EPS_S, input overflows, |C-sim - float| logits
-    (printed as JSON and a table; --json writes the JSON, --roc the test-set ROC as ``float_label``
-    vs C-sim). --grid-scan adds the float AUC on test jets rounded / truncated to 2^-4..2^-10 GeV
-    and with massless constituents.
+    (printed as JSON and a table). `json_out` writes the JSON, `roc` the test-set ROC as
+    `float_label` vs C-sim (matplotlib); `grid_scan` adds the float AUC on test jets rounded /
+    truncated to 2^-4..2^-10 GeV and with massless constituents. Returns the metrics dict.
     """
     from equihls.project import Project
 
-    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    ap.add_argument("project", help="compiled project directory")
-    ap.add_argument("--json", type=Path, help="also write the metrics here")
-    ap.add_argument("--roc", type=Path, help="write the test-set ROC plot (PNG) here")
-    ap.add_argument("--grid-scan", action="store_true",
-                    help="also: float AUC on the test jets rounded / truncated to 2^-4..2^-10 GeV, and massless")
-    args = ap.parse_args(argv)
-
-    sess = float_session()
-    refs = references() if references else {}
-    prj = Project(args.project)
+    refs = references or {}
+    prj = Project(project)
     in_t = prj.input_type(0)
 
     def run(s, xx):
         return s.run(None, {"x": np.asarray(xx, np.float32)})[0][:, 0]
 
     test = load_pythia_jets("test")
-    smp = np.load(here / "samples.npz")
+    smp = np.load(samples)
     sets = {"test": (test["x"], test["y"]), "samples": (smp["x"], smp["y"])}
-    out = {"project": str(args.project), "input_type": str(in_t), "output_type": str(prj.output_type(0)),
+    out = {"model": name, "project": str(project), "input_type": str(in_t), "output_type": str(prj.output_type(0)),
            "eps_s": EPS_S}
     scores = {}
     for set_name, (x, y) in sets.items():
         x32 = np.asarray(x, np.float32)
         x_grid = in_t.quantize(x32.astype(np.float64)).astype(np.float32)   # exactly what the port sees
-        s_f, s_g = run(sess, x32), run(sess, x_grid)
+        s_f, s_g = run(float_session, x32), run(float_session, x_grid)
         s_refs = {k: run(s, x32) for k, s in refs.items()}
         t0 = time.perf_counter()
         s_c = prj.run(x32.astype(np.float64))[0][:, 0]
@@ -520,7 +548,7 @@ def evaluate_pythia_tagger(argv, *, doc: str, name: str, here: Path, float_sessi
     print(json.dumps(out, indent=2))
     for set_name in sets:
         r = out[set_name]
-        print(f"\n{set_name} ({r['jets']} jets, {r['input_overflow_jets']} outside {in_t}):")
+        print(f"\n{name}, {set_name} ({r['jets']} jets, {r['input_overflow_jets']} outside {in_t}):")
         print(f"  {'':22s} {'AUC':>8s} {'acc':>8s} {'1/eps_B':>8s}")
         for k in (*refs, "float", "float_on_input_grid", "csim"):
             m = r[k]
@@ -528,24 +556,24 @@ def evaluate_pythia_tagger(argv, *, doc: str, name: str, here: Path, float_sessi
         if note:
             print(f"  {note}")
         print(f"  delta AUC (C-sim - float) = {r['csim']['auc'] - r['float']['auc']:+.4f}")
-    if args.grid_scan:
+    if grid_scan:
         x64, y = test["x"].astype(np.float64), test["y"]
         scan = {}
         for b in (4, 6, 8, 10):
             q = 2.0 ** b
-            scan[f"2^-{b}"] = {"round": round(auc(run(sess, np.floor(x64 * q + 0.5) / q), y), 4),
-                               "floor": round(auc(run(sess, np.floor(x64 * q) / q), y), 4)}
+            scan[f"2^-{b}"] = {"round": round(auc(run(float_session, np.floor(x64 * q + 0.5) / q), y), 4),
+                               "floor": round(auc(run(float_session, np.floor(x64 * q) / q), y), 4)}
         xm = x64.copy()
         xm[..., 0] = np.where(x64[..., 0] > 0, np.linalg.norm(x64[..., 1:], axis=-1), 0.0)
-        scan["massless (E = |p|)"] = round(auc(run(sess, xm), y), 4)
+        scan["massless (E = |p|)"] = round(auc(run(float_session, xm), y), 4)
         out["test_float_auc_input_grid_scan"] = scan
         print("\nfloat AUC on the test jets on input grids (GeV):", json.dumps(scan))
-    if args.json:
-        write_json(args.json, out)
-    if args.roc:
+    if json_out:
+        write_json(json_out, out)
+    if roc:
         s_f, s_c, y = scores["test"]
-        roc_plot(args.roc, {f"{float_label} (AUC {out['test']['float']['auc']:.4f})": (s_f, y),
-                            f"C-sim {in_t} (AUC {out['test']['csim']['auc']:.4f})": (s_c, y)},
+        roc_plot(roc, {f"{float_label} (AUC {out['test']['float']['auc']:.4f})": (s_f, y),
+                       f"C-sim {in_t} (AUC {out['test']['csim']['auc']:.4f})": (s_c, y)},
                  f"{name}, Pythia test jets ({len(y)}), vu9p C-sim")
-        print(f"wrote {args.roc}")
+        print(f"wrote {roc}")
     return out

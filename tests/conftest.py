@@ -13,10 +13,10 @@ from models.deepsets_pairs import ONNX_PATH as MODEL, SAMPLES_PATH as SAMPLES  #
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """The bundled model compiled for vu9p once per session: (project dir, manifest)."""
-    from equihls import project
+    from models import compile_zoo
 
     d = str(tmp_path_factory.mktemp("demo") / "ds_vu9p")
-    m = project.compile_model(MODEL, target="vu9p", output_dir=d, samples=SAMPLES, log=lambda *a: None)
+    m = compile_zoo("deepsets_pairs", d, log=lambda *a: None)
     return d, m
 
 
@@ -29,20 +29,16 @@ def zoo_compiled(tmp_path_factory):
     card's options on its first ZOO_EVENTS shipped samples."""
     import numpy as np
 
-    from equihls import project
-    from equihls.fixedpoint import FixedType
-    from models import ZOO
+    from models import ZOO, compile_zoo
 
     cache = {}
 
     def get(name):
         if name not in cache:
-            spec, tmp = ZOO[name], tmp_path_factory.mktemp(name)
-            np.savez(tmp / "s.npz", x=np.load(spec["samples"])["x"][:ZOO_EVENTS])
+            tmp = tmp_path_factory.mktemp(name)
+            np.savez(tmp / "s.npz", x=np.load(ZOO[name]["samples"])["x"][:ZOO_EVENTS])
             out = str(tmp / f"{name}_vu9p")
-            m = project.compile_model(spec["onnx"], output_dir=out, input_type=spec["input_type"],
-                                      samples=str(tmp / "s.npz"), log=lambda *a: None,
-                                      type_overrides={k: FixedType.parse(v) for k, v in spec["types"].items()})
+            m = compile_zoo(name, out, samples=str(tmp / "s.npz"), log=lambda *a: None)
             cache[name] = (m, out)
         return cache[name]
 

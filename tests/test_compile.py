@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 
 from equihls import project
 from equihls.errors import EquihlsError, InputError, ModelError, UnsupportedNodeError
+from models import compile_zoo
 from tests.conftest import MODEL, ROOT, SAMPLES
 QUIET = dict(log=lambda *a: None)
 
@@ -33,20 +34,21 @@ def test_manifest(demo):
     on_disk = json.load(open(os.path.join(d, "equihls.json")))
     assert on_disk["target"] == {"name": "vu9p", "part": "xcvu9p-flga2104-2L-e", "clock_ns": 5.0}
     assert len(on_disk["model"]["sha256"]) == 64
-    assert on_disk["self_check"]["passed"] and on_disk["self_check"]["n_events"] == 2048
+    assert on_disk["self_check"]["passed"] and on_disk["self_check"]["n_events"] == len(np.load(SAMPLES)["x"])
     # the symmetry declared in the ONNX metadata_props, for `equihls check`
     assert on_disk["symmetry"] == {"groups": ["perm", "lorentz"], "input_reps": ["4vec"], "output_reps": ["scalar"],
                                    "output_perm": "invariant"}
     out = on_disk["self_check"]["outputs"]["logit"]
     assert out["csim_vs_twin_mismatches"] == 0 and out["max_err_lsb"] <= out["tolerance_lsb"]
     gram = [t for t in on_disk["tensors"].values() if t["onnx_name"] == "/Einsum_output_0"][0]
-    assert gram["exact"] and gram["type"] == "ap_fixed<33,25>"  # 2x16 bits, 2x12 integer bits + 1 for the sum
+    w, i = on_disk["inputs"][0]["type"].split("<")[1].split(",")[:2]   # 2x the input's bits + 1 for the sum
+    assert gram["exact"] and gram["type"] == f"ap_fixed<{2 * int(w) + 1},{2 * int(i) + 1}>"
 
 
 def test_firmware_is_byte_identical_across_compiles(demo, tmp_path):
     d, _ = demo
     d2 = str(tmp_path / "again")
-    project.compile_model(MODEL, target="vu9p", output_dir=d2, samples=SAMPLES, **QUIET)
+    compile_zoo("deepsets_pairs", d2, log=QUIET["log"])      # the demo fixture's options
     cmp = filecmp.dircmp(os.path.join(d, "firmware"), os.path.join(d2, "firmware"))
 
     def diffs(c):

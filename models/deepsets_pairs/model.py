@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 N_CONST = 16
-HIDDEN = 8
+HIDDEN = 4
 G_SCALE = 1.0 / 256.0      # 2**-8  (GeV^2 -> units of 16 GeV squared)
 POOL_SCALE = 1.0 / 256.0   # 2**-8  (= 1 / N_CONST**2: mean over pairs)
 
