@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, targets
+from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, symprobe, targets
 from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, OverflowDetected, SelfCheckError
 from .fixedpoint import FixedType
@@ -140,6 +140,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
                    calib_margin=calib_margin if calibrate else None, allow_overflow=bool(allow_overflow))
     manifest = _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options)
     manifest["symmetry"] = sym
+    manifest["symmetry_probe"] = symprobe.probe(g, prec, sym, x_q)
     manifest["estimate"] = estimate.estimate(g, prec, tgt, clock)
     accum = {k[:-len(".accum")]: v for k, v in rep["overflow"].items() if k.endswith(".accum")}
     trace = overflow.trace_report(manifest["nodes"], manifest["tensors"], counts, flags, x, prec.types, accum)
@@ -165,6 +166,8 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         raise OverflowDetected(f"{model_path}: {what}; see the table above. Project kept (without manifest) in "
                                f"{rejected}." + ("" if trace["n_rounding_violations"] else
                                                  " Widen the types, or pass --allow-overflow to accept it."))
+    if symprobe.format_probe(manifest["symmetry_probe"]):
+        log(symprobe.format_probe(manifest["symmetry_probe"]))
     if trace["n_overflow"]:
         log(f"equihls: warning: {trace['n_overflow']} value(s) overflowed on the samples (--allow-overflow); "
             f"counts are in {MANIFEST} under 'overflow'")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from . import check, estimate, overflow, selfcheck, synth_report
+from . import check, estimate, overflow, selfcheck, symprobe, synth_report
 
 COMPARED = ("lut", "ff", "dsp", "bram18")
 
@@ -19,7 +19,8 @@ def collect(project) -> dict:
     m = project.manifest
     rep = {"project": project.dir, "model": m["model"], "target": m["target"], "equihls_version": m["equihls_version"],
            "inputs": m["inputs"], "outputs": m["outputs"], "tensors": m["tensors"], "nodes": m["nodes"],
-           "estimate": m.get("estimate"), "self_check": m["self_check"], "overflow": m.get("overflow")}
+           "estimate": m.get("estimate"), "self_check": m["self_check"], "overflow": m.get("overflow"),
+           "symmetry_probe": m.get("symmetry_probe")}
     cert = os.path.join(project.dir, check.CHECK_FILE)
     if os.path.exists(cert):
         with open(cert) as f:
@@ -77,6 +78,12 @@ def format_report(rep: dict) -> str:
     lines += ["", selfcheck.format_report(rep["self_check"])]
     if rep.get("overflow"):
         lines.append(overflow.format_trace(rep["overflow"]))
+    probe = rep.get("symmetry_probe")
+    if probe:
+        lines.append(f"symmetry probe at compile (twin, exact lines on the samples): "
+                     f"{'PASS' if probe['passed'] else 'FAIL'}")
+        if not probe["passed"]:
+            lines.append(symprobe.format_probe(probe))
     cert = rep.get("certificate")
     lines.append("")
     if cert:

@@ -1,0 +1,130 @@
+"""Compile-time probe of the exact symmetry lines: finds roundings that break them.
+
+Rounding a tensor that transforms under the group (a four-vector, a 1o vector) does not commute
+with the group action, so the firmware stops being exactly equivariant on the lattice-preserving
+elements (integer Lorentz words, signed axis permutations) even though every block is bit-exact.
+`equihls check` finds that later; this probe finds it at compile time and names the cause.
+
+It runs the numpy twin (bit-identical to the C simulation, which the self-check has just
+established) on the sample events and on their images under a few exact elements of each
+declared group. When an output does not transform exactly, the suspects are the rounded tensors
+whose exact (pre-rounding) values change under an element without a particle permutation: an
+invariant tensor is unchanged there, so its rounding cannot be the cause.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import groups as G
+from . import twin
+from .check import _fits, _particle_axis
+
+DEFAULT_ELEMENTS = 4      # exact elements per line
+DEFAULT_EVENTS = 128      # sample events probed
+
+
+def rounded_tensors(g, prec) -> list:
+    """Computed tensors, in graph order, whose type has fewer fractional bits than the exact
+    result of their node (they round)."""
+    return [n.outputs[0] for n in g.nodes if prec.types[n.outputs[0]].frac < prec.acc_frac[n.name]]
+
+
+def _upstream(g, t: str) -> set:
+    """Every tensor that `t` is computed from (transitively)."""
+    seen, todo = set(), [t]
+    while todo:
+        node = g.producer(todo.pop())
+        for i in (node.inputs if node else []):
+            if i not in seen:
+                seen.add(i)
+                todo.append(i)
+    return seen
+
+
+def _root_causes(g, suspects: list) -> list:
+    """The suspects not computed from another suspect: a tensor downstream of a broken one
+    changes because of it, so only the first roundings on each path are causes."""
+    return [t for t in suspects if not (_upstream(g, t) & set(suspects))]
+
+
+def _twin(g, prec, xs: list):
+    """Twin on float events (on the input grid) -> (outputs as float arrays [n, *shape], accs)."""
+    raw_in = {i: prec.types[i].from_float(x.reshape(len(x), -1))[0] for i, x in zip(g.inputs, xs)}
+    raws, _, accs = twin.run(g, prec, raw_in, trace=True)
+    ys = [prec.types[o].to_float(raws[o]).reshape(len(xs[0]), *g.shapes[o][1:]) for o in g.outputs]
+    return ys, accs
+
+
+def probe(g, prec, spec: dict | None, x_q: dict, n_elements: int = DEFAULT_ELEMENTS,
+          n_events: int = DEFAULT_EVENTS, seed: int = 0) -> dict | None:
+    """Exact-line probe of graph `g` with types `prec` against the declared symmetry `spec`
+    (check.declare_symmetry's dict, or None: returns None).
+
+    x_q: input name -> events [batch, *shape] already on the input type's grid (the first
+    `n_events` are used). Returns {"lines": [{group, line, pairs, mismatched}], "passed",
+    "suspects": [{tensor, type, exact_type}]} where suspects are the rounded tensors (graph order)
+    that are not invariant on the mismatching events and not computed from another such tensor,
+    with the accumulator type that keeps them exact (for ``--type``).
+    """
+    if not spec:
+        return None
+    xs = [np.asarray(x_q[i], dtype=np.float64)[:n_events] for i in g.inputs]
+    in_reps = [G.Rep(r) for r in spec["input_reps"]]
+    out_reps = [G.Rep(r) for r in spec["output_reps"]]
+    in_axes = [_particle_axis(g.shapes[i][1:]) for i in g.inputs]
+    out_axes = [_particle_axis(g.shapes[o][1:]) if spec["output_perm"] == "equivariant" else None
+                for o in g.outputs]
+    n_part = next((g.shapes[i][1] for i in g.inputs if len(g.shapes[i]) >= 3), None)
+    lsb = min(prec.types[i].lsb for i in g.inputs)
+    rng = np.random.default_rng(seed)
+    lines = [ln for grp in spec["groups"] for ln in G.lines_for(grp, n_part, n_elements, rng, lsb=lsb) if ln.exact]
+    y0, acc0 = _twin(g, prec, xs)
+    rounded = rounded_tensors(g, prec)
+    suspect = set()
+    results = []
+    for line in lines:
+        pairs = mismatched = 0
+        for el in line.elements:
+            try:
+                for r in in_reps + out_reps:
+                    r.integral_matrix(el)
+            except ValueError:          # no exact lattice map for this element
+                continue
+            xg = [rep.apply(x, el, ax, shift=True, exact=True) for x, rep, ax in zip(xs, in_reps, in_axes)]
+            ref = [rep.apply(y, el, ax, exact=True) for y, rep, ax in zip(y0, out_reps, out_axes)]
+            ok = np.all([_fits(x, prec.types[i]) for x, i in zip(xg, g.inputs)]
+                        + [_fits(r, prec.types[o]) for r, o in zip(ref, g.outputs)], axis=0)
+            idx = np.flatnonzero(ok)
+            if idx.size == 0:
+                continue
+            y1, acc1 = _twin(g, prec, [x[idx] for x in xg])
+            same = np.all([(a.reshape(len(a), -1) == r[idx].reshape(idx.size, -1)).all(axis=1)
+                           for a, r in zip(y1, ref)], axis=0)
+            pairs += idx.size
+            mismatched += int((~same).sum())
+            if (~same).any() and el.perm is None:
+                bad = ~same
+                suspect.update(t for t in rounded if (acc1[t][bad] != acc0[t][idx[bad]]).any())
+        results.append({"group": line.group, "line": line.name, "pairs": pairs, "mismatched": mismatched})
+    causes = _root_causes(g, [t for t in rounded if t in suspect])
+    return {"lines": results, "passed": all(r["mismatched"] == 0 for r in results),
+            "suspects": [{"tensor": t, "type": prec.types[t].cpp(),
+                          "exact_type": prec.acc[g.producer(t).name].with_modes("AP_TRN", "AP_WRAP").cpp()}
+                         for t in causes]}
+
+
+def format_probe(res: dict) -> str:
+    """One warning paragraph for a failed probe ('' when it passed or did not run)."""
+    if not res or res["passed"]:
+        return ""
+    bad = "; ".join(f"{r['group']} {r['line']}: {r['mismatched']} of {r['pairs']} pairs"
+                    for r in res["lines"] if r["mismatched"])
+    lines = [f"equihls: warning: the exact symmetry lines fail on the samples ({bad}): the firmware will not "
+             f"pass `equihls check`."]
+    if res["suspects"]:
+        lines.append("  rounded tensors that are not invariant (rounding them does not commute with the group); "
+                     "keep them exact with:")
+        lines += [f"    --type '{s['tensor']}={s['exact_type']}'   (now {s['type']})" for s in res["suspects"]]
+    else:
+        lines.append("  no rounded non-invariant tensor found: the model itself is not exactly equivariant")
+    return "\n".join(lines)
