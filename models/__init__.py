@@ -21,8 +21,10 @@ PYTHIA_INPUT_TYPE = "ap_fixed<18,12,AP_RND,AP_SAT>"   # GeV, LSB 2^-6 GeV: the g
 
 ZOO = {
     "deepsets_pairs": _entry("deepsets_pairs", "deepsets_pairs.onnx", PYTHIA_INPUT_TYPE),
-    "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"}, "regressor"),
-    "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6>", {"y": "ap_fixed<20,8,AP_RND_CONV>"},
+    # inputs in units of 64 GeV; rounding (not truncating) them halves the C-sim vs float gap
+    "so3_cg": _entry("so3_cg", "so3_cg.onnx", "ap_fixed<16,6,AP_RND_CONV>", {"y": "ap_fixed<20,8,AP_RND_CONV>"},
+                     "regressor"),
+    "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6,AP_RND_CONV>", {"y": "ap_fixed<20,8,AP_RND_CONV>"},
                         "regressor", evaluate_args=["--l2"]),
     "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", PYTHIA_INPUT_TYPE),
     "pelican_nano_qat": _entry("pelican_nano_qat", "pelican_nano_qat.onnx", PYTHIA_INPUT_TYPE,

@@ -7,16 +7,21 @@ so3_cg.onnx (output "1x1o") must pass `equihls check` outright. so3_cg_l2.onnx (
 directly on the signed axis permutations whose l=2 matrices are integers.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from equihls import check, project  # noqa: E402
 from models.so3_cg import HERE  # noqa: E402
 
 N_EVENTS = 128
-INPUT_TYPE = "ap_fixed<16,6>"                   # +-32 x 64 GeV, LSB 64 GeV / 1024 = 1/16 GeV
+# +-32 x 64 GeV, LSB 64 GeV / 1024 = 1/16 GeV; rounded, not truncated: truncation biases every
+# component of v by about -16 x 1/32 GeV (README.md)
+INPUT_TYPE = "ap_fixed<16,6,AP_RND_CONV>"
 OUTPUT_TYPE = {"y": "ap_fixed<20,8,AP_RND_CONV>"}   # odd-symmetric rounding of the exact sums
 GROUPS = ["so3", "o3", "perm"]
 
@@ -75,3 +80,30 @@ def test_so3_cg_l2_compiles_and_is_equivariant(tmp_path):
     n = len(x)
     assert _line(rep, "so3", True)["pairs"] == 8 * n and _line(rep, "o3", True)["pairs"] == 16 * n
     assert _line(rep, "o3", True)["skipped_nonintegral_output"] == 32 * n
+
+
+def test_so3_cg_shipped_files_agree():
+    """samples.npz holds Pythia test events inside the input type with their exact targets, and
+    the float32 ONNX models reproduce the sample metrics recorded in metrics_float*.json."""
+    from models.common import ort_session
+    from models.so3_cg.model import targets
+    from models.so3_cg.train import BLOCKS_ALL, block_metrics
+
+    smp = np.load(f"{HERE}/samples.npz")
+    x = smp["x"]
+    assert x.shape == (512, 16, 3) and x.dtype == np.float32
+    in_t = project.FixedType.parse(INPUT_TYPE)
+    assert in_t.min <= x.min() and x.max() <= in_t.max
+    # Pythia jets: each has at least 13 real constituents (zero rows are padding)
+    assert (np.abs(x).sum(-1) > 0).sum(1).min() >= 13
+    t = np.concatenate([smp["target_v"], smp["target_t"]], axis=1)
+    np.testing.assert_allclose(t, targets(torch.from_numpy(x).double(), l2=True).numpy(), rtol=1e-6, atol=1e-6)
+    for name, mfile, nb in (("so3_cg", "metrics_float.json", 3), ("so3_cg_l2", "metrics_float_l2.json", 8)):
+        rec = json.loads((Path(HERE) / mfile).read_text())
+        assert rec["model"] == name and rec["n_samples"] == len(x)
+        y = ort_session(f"{HERE}/{name}.onnx").run(None, {"x": x})[0]
+        blocks = {k: sl for k, sl in BLOCKS_ALL.items() if sl.stop <= nb}
+        got = block_metrics(y, t[:, :nb], blocks)
+        for k in blocks:
+            for key, val in rec["samples"][k].items():
+                assert got[k][key] == pytest.approx(val, abs=2e-6), (name, k, key)

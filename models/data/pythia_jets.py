@@ -1,9 +1,9 @@
 """Top-tagging jet generator: Pythia 8 events clustered with FastJet.
 
 Produces boosted hadronic-top jets (``y = 1``) and QCD light-quark/gluon
-jets (``y = 0``) in the same format as :mod:`models.data.toyjets`, but from
-a real event generator (parton shower, multi-parton interactions,
-hadronisation, hadron decays).
+jets (``y = 0``) from a real event generator (parton shower, multi-parton
+interactions, hadronisation, hadron decays): ``x`` float32 [n, n_const, 4]
+constituent (E, px, py, pz) in GeV, pT-sorted, zero-padded.
 
 Event generation (pp at sqrt(s) = 14 TeV, Pythia 8 default tune):
 

@@ -21,7 +21,8 @@ S_SCALE = 2**6 and T_SCALE = 2**-4 are pure shifts in fixed point. S_SCALE puts 
 threshold of the target at s = 0.9, where the default initialisation places the tanh knots.
 The hidden activation is tanh (a lookup table in firmware), not ReLU: the ideal weight is a step
 in |p_i| that stays constant up to |p_i| ~ 2 TeV, which a bounded activation represents directly;
-a ReLU layer is linear at large s; ReLU variants reached R^2 <= 0.983 on v (see README.md).
+a ReLU layer is linear at large s; on Pythia jets ReLU variants reach R^2 <= 0.9997 on v, barely
+above the uncut sum (0.99956), vs. 0.999994 with tanh (see README.md).
 """
 
 from __future__ import annotations
