@@ -11,7 +11,7 @@ DEMO_INPUT   := ap_fixed<18,12,AP_RND,AP_SAT>
 JETS_PER_CLASS ?= 5000
 DATA         := data/pythia_jets_16.npz
 
-.PHONY: install test demo clean benchmark data evaluate
+.PHONY: install test demo clean benchmark data evaluate keras-model
 
 install: $(STAMP)
 
@@ -42,6 +42,15 @@ data: install
 evaluate: install
 	$(PY) -m pip install -q matplotlib==3.11.2
 	$(PY) -m models.evaluate --write
+
+# the Keras 3 / TensorFlow route (models/deepsets_keras): its own venv, since TensorFlow 2.21 pins
+# h5py<3.15 below requirements.txt's; retrains and re-exports deepsets_keras.onnx
+KERAS_VENV := .venv-keras
+keras-model: install
+	$(PY) -c "from models.common import load_pythia_jets as l; l('train'); l('test')"
+	test -x $(KERAS_VENV)/bin/python || $(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/pip install -q -r requirements-keras.txt
+	$(KERAS_VENV)/bin/python models/deepsets_keras/train.py
 
 benchmark: install
 	$(PY) benchmarks/bench_compile.py

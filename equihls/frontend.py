@@ -1,5 +1,6 @@
 """Frontend: read and validate an ONNX file, fix the batch axis to 1, infer shapes, fold every
-subgraph that only computes constants, drop Identity/Dropout, and build the equihls IR.
+subgraph that only computes constants, drop Identity/Dropout, undo the flattening around a
+constant MatMul that TensorFlow's tensordot writes, and build the equihls IR.
 
 The batch axis is fixed to 1 so that shape arithmetic (Shape -> Gather -> Concat -> Reshape
 chains written by exporters for dynamic batch) folds to constants.
@@ -197,6 +198,59 @@ def _drop_passthrough(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _unflatten_tensordot(model: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
+    """Rewrite Reshape -> MatMul(constant W) -> Reshape into one MatMul on the unflattened tensor.
+
+    Keras's Dense on a tensor of rank >= 3 (TensorFlow's tensordot, as tf2onnx exports it)
+    flattens x [batch, d1, ..., dk, K] to [batch*d1*...*dk, K], multiplies by W [K, H] and
+    reshapes to [batch, d1, ..., dk, H]. The flat tensor has no batch axis, which equihls refuses;
+    MatMul(x, W) computes the same numbers (ONNX MatMul broadcasts over the leading axes), so the
+    three nodes become one MatMul that keeps the MatMul's name. Only applied when the shapes
+    (batch fixed to 1) prove exactly that round trip and the flat tensors have no other reader.
+    """
+    init = {i.name: i for i in model.graph.initializer}
+    nodes = list(model.graph.node)
+    readers, producer = {}, {}
+    for k, n in enumerate(nodes):
+        for i in n.input:
+            readers.setdefault(i, []).append(k)
+        for o in n.output:
+            producer[o] = k
+    outputs = {o.name for o in model.graph.output}
+    drop, gone = set(), set()   # node indices, tensor names
+    for mm in nodes:
+        if mm.op_type != "MatMul" or mm.domain not in ("", "ai.onnx") or mm.input[1] not in init:
+            continue
+        w_shape = tuple(init[mm.input[1]].dims)
+        flat, after = mm.input[0], readers.get(mm.output[0], [])
+        k1 = producer.get(flat)
+        if len(w_shape) != 2 or k1 is None or nodes[k1].op_type != "Reshape" or len(after) != 1:
+            continue
+        r1, r2 = nodes[k1], nodes[after[0]]
+        if r2.op_type != "Reshape" or r2.input[0] != mm.output[0]:
+            continue
+        x = r1.input[0]
+        sx, sf, sy = shapes.get(x), shapes.get(flat), shapes.get(r2.output[0])
+        if sx is None or sf is None or sy is None or None in sx or len(sx) < 3:
+            continue
+        lead, k, h = tuple(sx[:-1]), sx[-1], w_shape[1]
+        if sf != (int(np.prod(lead)), k) or w_shape[0] != k or sy != lead + (h,):
+            continue
+        if len(readers.get(flat, [])) != 1 or flat in outputs or mm.output[0] in outputs:
+            continue
+        gone.update((flat, mm.output[0]))
+        mm.input[0] = x
+        mm.output[0] = r2.output[0]
+        drop.update((k1, after[0]))
+    if drop:
+        del model.graph.node[:]
+        model.graph.node.extend(n for k, n in enumerate(nodes) if k not in drop)
+        keep_vi = [vi for vi in model.graph.value_info if vi.name not in gone]
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(keep_vi)
+    return model
+
+
 def _equihls_shapes(model: onnx.ModelProto, shapes: dict):
     """Shapes of outputs of equihls custom-domain nodes that ONNX inference could not infer."""
     for n in model.graph.node:
@@ -245,6 +299,8 @@ def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
         if len(model.graph.node) == n_before:
             break
     model = _infer(model, path)
+    if any(n.op_type == "MatMul" for n in model.graph.node):
+        model = _infer(_unflatten_tensordot(model, _shapes(model)), path)
     shapes = _equihls_shapes(model, _shapes(model))
 
     nodes = []

@@ -26,6 +26,8 @@ ZOO = {
                      "regressor"),
     "so3_cg_l2": _entry("so3_cg", "so3_cg_l2.onnx", "ap_fixed<16,6,AP_RND_CONV>", {"y": "ap_fixed<20,8,AP_RND_CONV>"},
                         "regressor", evaluate_args=["--l2"]),
+    # built in Keras 3 (TensorFlow backend), exported by tf2onnx: models/deepsets_keras/README.md
+    "deepsets_keras": _entry("deepsets_keras", "deepsets_keras.onnx", PYTHIA_INPUT_TYPE),
     "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", PYTHIA_INPUT_TYPE),
     "pelican_nano_qat": _entry("pelican_nano_qat", "pelican_nano_qat.onnx", PYTHIA_INPUT_TYPE,
                                compare=["pelican_nano"]),

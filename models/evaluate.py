@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from equihls.project import Project  # noqa: E402
 from models import ZOO, compile_zoo  # noqa: E402
 from models.common import evaluate_pythia_tagger, float_onnx_session, has_quant_nodes  # noqa: E402
 
@@ -78,22 +79,27 @@ def main(argv=None) -> int:
         ap.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(ZOO)}")
     if (a.project or a.json or a.roc) and len(names) != 1:
         ap.error("--project, --json and --roc take exactly one NAME")
-    summary = []
+    rows, bad = [], []
     for name in names:
         spec = ZOO[name]
         folder = REPO / "models" / spec["folder"]
         suffix = "" if name == spec["folder"] else f"_{name}"
         json_out = a.json or (folder / f"metrics_csim{suffix}.json" if a.write else None)
         roc = a.roc or (folder / "roc.png" if a.write and spec["task"] == "tagger" else None)
-        r = evaluate_one(name, project_for(name, a.project, a.compile), json_out, roc, a.grid_scan)
+        project = project_for(name, a.project, a.compile)
+        r = evaluate_one(name, project, json_out, roc, a.grid_scan)
         if spec["task"] == "tagger":
-            summary.append((name, r["test"]["float"]["auc"], r["test"]["csim"]["auc"]))
-    print("\nC-sim vs float AUC on the Pythia test jets:")
-    bad = []
-    for name, f, c in summary:
-        ok = c >= f - a.max_auc_drop
+            metric, f, c = "AUC", r["test"]["float"]["auc"], r["test"]["csim"]["auc"]
+            ok = c >= f - a.max_auc_drop
+        else:                                   # the first output block's R^2
+            block = next(iter(r["test"]["float"]))
+            metric, f, c, ok = f"R2({block})", r["test"]["float"][block]["r2"], r["test"]["csim"][block]["r2"], True
         bad += [] if ok else [name]
-        print(f"  {name:20s} float {f:.4f}  C-sim {c:.4f}  delta {c - f:+.4f}  {'ok' if ok else 'FAIL'}")
+        rows.append((name, metric, f, c, ok, Project(project).manifest["estimate"]["total"]))
+    print("\nfloat vs C-sim on the Pythia test jets, and the estimate (vu9p):")
+    for name, metric, f, c, ok, t in rows:
+        print(f"  {name:18s} {metric:9s} float {f:.6f}  C-sim {c:.6f}  delta {c - f:+.6f}  {'ok' if ok else 'FAIL':4s}"
+              f"  {t['dsp']:,} DSP ({100 * t['fraction']['dsp']:.1f}%)  {t['lut']:,} LUT  {t['latency_ns']:.0f} ns  II {t['ii']}")
     if bad:
         print(f"C-sim AUC more than {a.max_auc_drop} below float: {', '.join(bad)}")
     return 1 if bad else 0

@@ -1,6 +1,7 @@
 """Every reference model in models.ZOO compiles with the options its card uses, passes its
-self-check without overflow, and carries an equivariance certificate for the groups its ONNX
-metadata declares (a small sample: the full evaluations are in the model cards and benchmarks)."""
+self-check without overflow and its compile-time symmetry probe, and carries an equivariance
+certificate for the groups its ONNX metadata declares (a small sample: the full evaluations are
+in the model cards, `make evaluate` and the benchmarks)."""
 import pytest
 
 from equihls import check, project
@@ -16,6 +17,8 @@ def test_zoo_model_compiles_and_is_certified(zoo_compiled, name):
     assert all(r["csim_vs_twin_mismatches"] == 0 for r in rep["outputs"].values())
     assert m["overflow"]["n_overflow"] == 0 and m["overflow"]["n_rounding_violations"] == 0
     assert m["symmetry"] and m["symmetry"]["groups"]
+    # the compile-time probe (twin on exact elements) agrees with the certificate below
+    assert m["symmetry_probe"]["passed"] and m["symmetry_probe"]["suspects"] == [], m["symmetry_probe"]
     assert m["estimate"]["total"]["ii"] == 1 and m["estimate"]["total"]["latency_cycles"] > 0
     # 8 elements per line: enough that some octahedral elements have integral l=2 matrices
     cert = check.run(project.Project(out), n_elements=8, progress=False)
