@@ -2,7 +2,8 @@
 :mod:`models.evaluate`.
 
 Pure numpy / torch (ONNX, ONNX Runtime, equihls and matplotlib are imported inside the functions
-that need them). Conventions used throughout:
+that need them). The numpy part (metrics, Pythia data, input grid, samples) also works without
+torch, in the Keras venv (models/deepsets_keras/train.py). Conventions used throughout:
 
 * jets ``x``: float32 or float64 [n_jets, n_const, 4] constituent four-momenta (E, px, py, pz) in
   GeV, zero rows are padding; labels ``y``: int [n_jets], 1 = top (signal), 0 = QCD (background);
@@ -23,8 +24,12 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
-import torch
-from torch import nn
+
+try:
+    import torch
+    from torch import nn
+except ImportError:     # the Keras venv: only the numpy helpers are usable
+    torch = nn = None
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -238,6 +243,25 @@ def predict(model: nn.Module, x: np.ndarray, batch: int = 1000, column: int | No
             o = model(torch.from_numpy(np.asarray(x[i:i + batch], np.float32))).numpy()
             out.append(o if column is None else o[:, column])
     return np.concatenate(out)
+
+
+def check_forward_reference(model: nn.Module, xte: np.ndarray, float64: bool = False, n: int = 500,
+                            tol: float = 1e-4) -> float:
+    """max |model(x) - model.forward_reference(x)| on the first `n` test jets `xte` [n, 16, 4] GeV:
+    a factorised forward against its textbook form, in float64 on a copy of the model when
+    `float64` (where float32 summation orders differ by more than `tol`). Prints it, exits above
+    `tol`, returns it (a ``reference_check`` for :func:`train_pythia_tagger`)."""
+    import copy
+
+    with torch.no_grad():
+        m = copy.deepcopy(model).double() if float64 else model
+        xt = torch.from_numpy(xte[:n])
+        xt = xt.double() if float64 else xt
+        ref_diff = float((m(xt) - m.forward_reference(xt)).abs().max())
+    print(f"forward vs forward_reference ({n} test jets{', float64' if float64 else ''}): max |diff| = {ref_diff:.3g}")
+    if ref_diff > tol:
+        raise SystemExit("factorised forward disagrees with the reference form")
+    return ref_diff
 
 
 def seed_everything(seed: int, out: Path) -> None:

@@ -7,9 +7,9 @@ repository root::
     .venv-keras/bin/python models/deepsets_keras/train.py --epochs 20 --out /tmp/dk
 
 Reads the Pythia jets ``data/pythia_top16_{train,test}.npz`` (generate them with the main venv,
-models/pelican_nano/README.md) directly with numpy, with the split of models.common.pythia_splits
-(the last 20 % of the training file is the validation set): models/common.py imports torch,
-which this venv does not have. Writes into ``--out`` (default: this directory):
+models/pelican_nano/README.md) with models.common.pythia_splits (the last 20 % of the training
+file is the validation set), whose numpy helpers work without torch. Writes into ``--out``
+(default: this directory):
 
 * ``deepsets_keras.onnx`` -- ``model.export(format="onnx")`` (tf2onnx), opset 17, input ``x``
   [batch, 16, 4], output ``logit`` [batch, 1], equihls symmetry metadata
@@ -38,56 +38,12 @@ if str(REPO) not in sys.path:
 
 from models.deepsets_keras.model import HIDDEN, build, n_params, reference  # noqa: E402
 
-DATA = {"train": "data/pythia_top16_train.npz", "test": "data/pythia_top16_test.npz"}
-VAL_FRACTION = 0.2          # as models.common.VAL_FRACTION
-INPUT_LSB = 2.0 ** -6       # GeV, as models.common.INPUT_LSB (input type ap_fixed<18,12,AP_RND>)
+from models.common import (INPUT_LSB, LORENTZ_TAGGER_METADATA, PYTHIA_DATA, auc,  # noqa: E402
+                           balanced_sample_indices, pythia_splits, save_jet_samples, to_input_grid)
+
+DATA = {k: f"data/{v['file']}" for k, v in PYTHIA_DATA.items()}   # as recorded in metrics_float.json
 N_SAMPLES_PER_CLASS = 256
 OPSET = 17
-METADATA = {"equihls.symmetry": "perm,lorentz", "equihls.input_reps": "4vec",
-            "equihls.output_reps": "scalar"}
-
-
-def load_splits() -> tuple:
-    """``(xtr, ytr, xva, yva, xte, yte)`` as models.common.pythia_splits: x float32 [n, 16, 4] GeV,
-    y int [n]; validation = the last VAL_FRACTION of the training file."""
-    def load(f):
-        with np.load(REPO / f) as d:
-            return d["x"], d["y"]
-    x_all, y_all = load(DATA["train"])
-    xte, yte = load(DATA["test"])
-    n_val = int(round(VAL_FRACTION * len(y_all)))
-    return x_all[:-n_val], y_all[:-n_val], x_all[-n_val:], y_all[-n_val:], xte, yte
-
-
-def to_input_grid(x: np.ndarray) -> np.ndarray:
-    """`x` (GeV) rounded to the nearest multiple of INPUT_LSB, ties up (ap_fixed AP_RND), float32."""
-    return (np.floor(np.asarray(x, np.float64) / INPUT_LSB + 0.5) * INPUT_LSB).astype(np.float32)
-
-
-def auc(score: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC of `score` [n] against 0/1 labels `y` [n]: the Mann-Whitney statistic with tied
-    scores counted one half (equal to the trapezoidal ROC area of models.common.auc)."""
-    score = np.asarray(score, np.float64)
-    order = np.argsort(score, kind="mergesort")
-    s = score[order]
-    ranks = np.empty(len(s))
-    start = np.r_[0, np.nonzero(np.diff(s))[0] + 1]
-    stop = np.r_[start[1:], len(s)]
-    for a, b in zip(start, stop):
-        ranks[a:b] = 0.5 * (a + b - 1) + 1.0      # mean 1-based rank of a block of ties
-    r = np.empty(len(s))
-    r[order] = ranks
-    pos = np.asarray(y) == 1
-    n1, n0 = pos.sum(), (~pos).sum()
-    return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def balanced_sample_indices(y: np.ndarray, n_per_class: int, seed: int) -> np.ndarray:
-    """Indices of the first `n_per_class` jets of class 0 and of class 1, shuffled with
-    ``default_rng(seed)`` (as models.common.balanced_sample_indices)."""
-    rng = np.random.default_rng(seed)
-    idx = np.concatenate([np.nonzero(y == c)[0][:n_per_class] for c in (0, 1)])
-    return idx[rng.permutation(idx.size)]
 
 
 def finish_onnx(path: Path) -> "onnx.ModelProto":  # noqa: F821
@@ -107,7 +63,7 @@ def finish_onnx(path: Path) -> "onnx.ModelProto":  # noqa: F821
     for vi in (om.graph.input[0], out):
         vi.type.tensor_type.shape.dim[0].dim_param = "batch"
     om.graph.name = "deepsets_keras"
-    onnx.helper.set_model_props(om, METADATA)
+    onnx.helper.set_model_props(om, LORENTZ_TAGGER_METADATA)
     onnx.checker.check_model(om)
     onnx.save(om, str(path))
     return om
@@ -134,9 +90,9 @@ def main(argv=None) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    xtr, ytr, xva, yva, xte, yte = load_splits()
+    xtr, ytr, xva, yva, xte, yte = pythia_splits()
     print(f"Pythia jets: train {len(ytr)}, val {len(yva)}, test {len(yte)}")
-    xtr_q, xva_q = to_input_grid(xtr), to_input_grid(xva)
+    xtr_q, xva_q = to_input_grid(xtr).astype(np.float32), to_input_grid(xva).astype(np.float32)
 
     model = build(args.hidden)
     print(f"deepsets_keras(hidden={args.hidden}): {n_params(model)} parameters")
@@ -165,7 +121,7 @@ def main(argv=None) -> dict:
 
     # ---- float metrics: raw jets and jets on the input grid; textbook numpy check
     s_te = model.predict(xte, batch_size=1000, verbose=0)[:, 0]
-    s_te_q = model.predict(to_input_grid(xte), batch_size=1000, verbose=0)[:, 0]
+    s_te_q = model.predict(to_input_grid(xte).astype(np.float32), batch_size=1000, verbose=0)[:, 0]
     ref_diff = float(np.abs(reference(model, xte) - s_te).max())
     print(f"float test AUC {auc(s_te, yte):.4f} (on the 2^-6 GeV grid {auc(s_te_q, yte):.4f}); "
           f"keras vs numpy reference max |diff| {ref_diff:.3g}")
@@ -186,7 +142,7 @@ def main(argv=None) -> dict:
         raise SystemExit("ONNX export mismatch")
 
     idx = balanced_sample_indices(yte, N_SAMPLES_PER_CLASS, args.seed)
-    np.savez_compressed(args.out / "samples.npz", x=xte[idx].astype(np.float32), y=yte[idx].astype(np.int64))
+    save_jet_samples(args.out / "samples.npz", xte[idx], yte[idx])
 
     metrics = {
         "model": "deepsets_keras",

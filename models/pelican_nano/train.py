@@ -32,14 +32,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from models.common import train_pythia_tagger  # noqa: E402
+from models.common import check_forward_reference, train_pythia_tagger  # noqa: E402
 from models.pelican_nano.model import CHANNELS, PelicanNano, n_params  # noqa: E402
 
 
@@ -47,18 +45,6 @@ def build(args) -> PelicanNano:
     model = PelicanNano(channels=args.channels)
     print(f"PelicanNano(channels={args.channels}): {n_params(model)} parameters")
     return model
-
-
-def reference_check(model: PelicanNano, xte) -> float:
-    """max |forward - forward_reference| on 500 test jets: the factorised forward is the textbook
-    Linear(6, C) on the six aggregations."""
-    with torch.no_grad():
-        xt = torch.from_numpy(xte[:500])
-        ref_diff = float((model(xt) - model.forward_reference(xt)).abs().max())
-    print(f"forward vs forward_reference (500 test jets): max |diff| = {ref_diff:.3g}")
-    if ref_diff > 1e-4:
-        raise SystemExit("factorised forward disagrees with the reference form")
-    return ref_diff
 
 
 def mix_weight_stats(model: PelicanNano) -> dict:
@@ -71,7 +57,8 @@ def main(argv=None) -> dict:
         argv, doc=__doc__, name="pelican_nano", here=HERE,
         add_args=lambda ap: ap.add_argument("--channels", type=int, default=CHANNELS),
         build=build, hparams=lambda args: {"channels": args.channels},
-        reference_check=reference_check, extra_metrics=mix_weight_stats)
+        # the factorised forward is the textbook Linear(6, C) on the six aggregations
+        reference_check=check_forward_reference, extra_metrics=mix_weight_stats)
 
 
 if __name__ == "__main__":
