@@ -158,18 +158,20 @@ def _fits(x: np.ndarray, t) -> np.ndarray:
     return ((flat >= t.min) & (flat <= t.max)).all(axis=1)
 
 
-class _Ctx:
-    """Everything one check run needs: the project, reps, float model, events and output LSBs."""
+class Context:
+    """Everything one line check needs: the simulator, reps, types, float model and events.
 
-    def __init__(self, project, spec, xs, float_model, progress):
-        self.p, self.spec, self.xs = project, spec, [np.asarray(x, dtype=np.float64) for x in xs]
-        self.in_types = [project.input_type(k) for k in range(len(xs))]
+    run(*xs) -> outputs [batch, *shape] is the bit-accurate model under test (the project's C-sim
+    for `equihls check`, the numpy twin for the compile-time probe, equihls/symprobe.py);
+    in_shapes / out_shapes are the per-event port shapes."""
+
+    def __init__(self, spec, xs, run, in_types, out_types, in_shapes, out_shapes, float_model, progress):
+        self.spec, self.xs, self.run = spec, [np.asarray(x, dtype=np.float64) for x in xs], run
+        self.in_types, self.out_types = list(in_types), list(out_types)
         self.in_reps = [G.Rep(r) for r in spec["input_reps"]]
         self.out_reps = [G.Rep(r) for r in spec["output_reps"]]
-        self.out_types = [project.output_type(k) for k in range(len(project.outputs))]
-        self.in_axes = [_particle_axis(i["shape"]) for i in project.inputs]
-        self.out_axes = [_particle_axis(o["shape"]) if spec["output_perm"] == "equivariant" else None
-                         for o in project.outputs]
+        self.in_axes = [_particle_axis(sh) for sh in in_shapes]
+        self.out_axes = [_particle_axis(sh) if spec["output_perm"] == "equivariant" else None for sh in out_shapes]
         self.float_model = float_model
         self.progress = progress
         self.n_sim = 0
@@ -177,7 +179,7 @@ class _Ctx:
 
     def sim(self, xs):
         t0 = time.time()
-        ys = self.p.run(*xs)
+        ys = self.run(*xs)
         self.t_sim += time.time() - t0
         self.n_sim += len(xs[0])
         self.progress.step(len(xs[0]))
@@ -204,7 +206,11 @@ class _Ctx:
         return np.max(np.stack(d), axis=0)
 
 
-def _exact_line(ctx: _Ctx, line: G.Line, xq: list, y0: list) -> dict:
+def exact_line(ctx: Context, line: G.Line, xq: list, y0: list, on_mismatch=None) -> dict:
+    """One exact line: every element with integral representation matrices maps the events `xq`
+    (on the input grid) exactly; outputs must equal ρ(g)·y0 bit for bit. Events whose image
+    leaves the input or output type are skipped and counted. on_mismatch(g, idx, same), if
+    given, sees each element's checked event indices and which of them matched."""
     n = len(xq[0])
     pairs = identical = mismatched = skipped_in = skipped_out = skipped_nonint = 0
     covered = np.zeros(n, dtype=bool)
@@ -229,6 +235,8 @@ def _exact_line(ctx: _Ctx, line: G.Line, xq: list, y0: list) -> dict:
         y1 = ctx.sim([x[idx] for x in xg])
         diff = ctx.lsb_diff(y1, [r[idx] for r in ref])
         same = diff == 0
+        if on_mismatch is not None and (~same).any():
+            on_mismatch(g, idx, same)
         pairs += idx.size
         identical += int(same.sum())
         mismatched += int((~same).sum())
@@ -246,7 +254,7 @@ def _exact_line(ctx: _Ctx, line: G.Line, xq: list, y0: list) -> dict:
             "skipped_nonintegral_output": skipped_nonint, "max_diff_lsb": max_diff, "first_mismatch": first}
 
 
-def _continuous_line(ctx: _Ctx, line: G.Line, y0: list, f0: list | None, f0q: list | None) -> dict:
+def _continuous_line(ctx: Context, line: G.Line, y0: list, f0: list | None, f0q: list | None) -> dict:
     fixed, floor_q, floor, skipped = [], [], [], 0
     for g in line.elements:
         xg = ctx.act_in(ctx.xs, g)
@@ -349,7 +357,9 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
                                     [(i["onnx_name"], i["shape"]) for i in project.inputs])
     total = n * (2 + sum(len(l.elements) for l in lines))
     prog = Progress(total, "equihls check", progress)
-    ctx = _Ctx(project, spec, xs, runner, prog)
+    ctx = Context(spec, xs, project.run, [project.input_type(k) for k in range(len(xs))],
+                  [project.output_type(k) for k in range(len(project.outputs))],
+                  [i["shape"] for i in project.inputs], [o["shape"] for o in project.outputs], runner, prog)
     t0 = time.time()
     try:
         xq = [t.quantize(x) for x, t in zip(ctx.xs, ctx.in_types)]
@@ -359,7 +369,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
         f0q = runner(xq) if runner else None
         results = []
         for line in lines:
-            res = _exact_line(ctx, line, xq, y0q) if line.exact else _continuous_line(ctx, line, y0, f0, f0q)
+            res = exact_line(ctx, line, xq, y0q) if line.exact else _continuous_line(ctx, line, y0, f0, f0q)
             res["passed"], res["reason"] = _verdict(res, tol_lsb, tol_exact)
             results.append(res)
     finally:

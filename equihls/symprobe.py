@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import check
 from . import groups as G
 from . import twin
-from .check import _fits, _particle_axis
 
 DEFAULT_ELEMENTS = 4      # exact elements per line
 DEFAULT_EVENTS = 128      # sample events probed
@@ -61,7 +61,8 @@ def probe(g, prec, spec: dict | None, x_q: dict, n_elements: int = DEFAULT_ELEME
     (check.declare_symmetry's dict, or None: returns None).
 
     x_q: input name -> events [batch, *shape] already on the input type's grid (the first
-    `n_events` are used). Returns {"lines": [{group, line, pairs, mismatched}], "passed",
+    `n_events` are used). Each exact line is :func:`equihls.check.exact_line` with the twin as the
+    simulator. Returns {"lines": [{group, line, pairs, mismatched}], "passed",
     "suspects": [{tensor, type, exact_type}]} where suspects are the rounded tensors (graph order)
     that are not invariant on the mismatching events and not computed from another such tensor,
     with the accumulator type that keeps them exact (for ``--type``).
@@ -69,43 +70,32 @@ def probe(g, prec, spec: dict | None, x_q: dict, n_elements: int = DEFAULT_ELEME
     if not spec:
         return None
     xs = [np.asarray(x_q[i], dtype=np.float64)[:n_events] for i in g.inputs]
-    in_reps = [G.Rep(r) for r in spec["input_reps"]]
-    out_reps = [G.Rep(r) for r in spec["output_reps"]]
-    in_axes = [_particle_axis(g.shapes[i][1:]) for i in g.inputs]
-    out_axes = [_particle_axis(g.shapes[o][1:]) if spec["output_perm"] == "equivariant" else None
-                for o in g.outputs]
+    last = {}
+
+    def run(*xx):
+        ys, last["accs"] = _twin(g, prec, list(xx))
+        return ys
+
+    ctx = check.Context(spec, xs, run, [prec.types[i] for i in g.inputs], [prec.types[o] for o in g.outputs],
+                        [g.shapes[i][1:] for i in g.inputs], [g.shapes[o][1:] for o in g.outputs],
+                        None, check.Progress(0, "symmetry probe", enabled=False))
     n_part = next((g.shapes[i][1] for i in g.inputs if len(g.shapes[i]) >= 3), None)
     lsb = min(prec.types[i].lsb for i in g.inputs)
     rng = np.random.default_rng(seed)
     lines = [ln for grp in spec["groups"] for ln in G.lines_for(grp, n_part, n_elements, rng, lsb=lsb) if ln.exact]
-    y0, acc0 = _twin(g, prec, xs)
+    y0 = ctx.sim(xs)
+    acc0 = last["accs"]
     rounded = rounded_tensors(g, prec)
     suspect = set()
-    results = []
-    for line in lines:
-        pairs = mismatched = 0
-        for el in line.elements:
-            try:
-                for r in in_reps + out_reps:
-                    r.integral_matrix(el)
-            except ValueError:          # no exact lattice map for this element
-                continue
-            xg = [rep.apply(x, el, ax, shift=True, exact=True) for x, rep, ax in zip(xs, in_reps, in_axes)]
-            ref = [rep.apply(y, el, ax, exact=True) for y, rep, ax in zip(y0, out_reps, out_axes)]
-            ok = np.all([_fits(x, prec.types[i]) for x, i in zip(xg, g.inputs)]
-                        + [_fits(r, prec.types[o]) for r, o in zip(ref, g.outputs)], axis=0)
-            idx = np.flatnonzero(ok)
-            if idx.size == 0:
-                continue
-            y1, acc1 = _twin(g, prec, [x[idx] for x in xg])
-            same = np.all([(a.reshape(len(a), -1) == r[idx].reshape(idx.size, -1)).all(axis=1)
-                           for a, r in zip(y1, ref)], axis=0)
-            pairs += idx.size
-            mismatched += int((~same).sum())
-            if (~same).any() and el.perm is None:
-                bad = ~same
-                suspect.update(t for t in rounded if (acc1[t][bad] != acc0[t][idx[bad]]).any())
-        results.append({"group": line.group, "line": line.name, "pairs": pairs, "mismatched": mismatched})
+
+    def note(el, idx, same):
+        # only elements without a particle permutation leave an invariant tensor element-wise equal
+        if el.perm is None:
+            bad = ~same
+            suspect.update(t for t in rounded if (last["accs"][t][bad] != acc0[t][idx[bad]]).any())
+
+    results = [{k: r[k] for k in ("group", "line", "pairs", "mismatched")}
+               for r in (check.exact_line(ctx, ln, xs, y0, on_mismatch=note) for ln in lines)]
     causes = _root_causes(g, [t for t in rounded if t in suspect])
     return {"lines": results, "passed": all(r["mismatched"] == 0 for r in results),
             "suspects": [{"tensor": t, "type": prec.types[t].cpp(),
