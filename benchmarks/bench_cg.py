@@ -31,7 +31,7 @@ def row(name, c):
         vals = sorted({abs(float(v)) for v in coeffs.reshape(-1) if v != 0})
         form = f"{res.kind} (×{res.scale:.4g}): ±{{{', '.join(f'{v:g}' for v in vals)}}}"
     else:
-        t, raw, qerr = quantize_const(c, WEIGHT_FRAC)
+        t, raw, qerr = quantize_const(c, weight_frac=WEIGHT_FRAC)
         coeffs = t.to_float(np.asarray(raw)).reshape(c.shape)
         form = (f"no exact simple form (best small-integer residual {res.residual:.3g}); {WEIGHT_FRAC}-bit CG "
                 f"values, max error {qerr:.2g}")

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from equihls import estimate, frontend, passes, precision, targets  # noqa: E402
 from equihls.fixedpoint import FixedType  # noqa: E402
-from equihls.project import DEFAULT_TYPE, DEFAULT_WEIGHT_FRAC  # noqa: E402
+from equihls.project import DEFAULT_TYPE  # noqa: E402
 from equihls.onnx_ops import attach_functions, make_scalar_products_node  # noqa: E402
 from models import ZOO  # noqa: E402
 
@@ -26,7 +26,7 @@ def model_estimate(spec: dict) -> dict:
     g, _ = frontend.load(spec["onnx"])
     passes.run_all(g)
     prec = precision.infer(g, {i: FixedType.parse(spec["input_type"]) for i in g.inputs},
-                           FixedType.parse(DEFAULT_TYPE), DEFAULT_WEIGHT_FRAC,
+                           FixedType.parse(DEFAULT_TYPE), None,
                            {k: FixedType.parse(v) for k, v in spec["types"].items()})
     return estimate.estimate(g, prec, TARGET, CLOCK_NS)
 

@@ -27,7 +27,8 @@ def _cmd_compile(a):
 
     overrides = pairs(a.type, "--type", "TENSOR")
     compile_model(a.model, target=a.target, output_dir=a.output, clock_ns=a.clock_ns, input_type=a.input_type,
-                  default_type=a.default_type, weight_frac=a.weight_frac, samples=a.samples,
+                  default_type=a.default_type, weight_frac=a.weight_frac, weight_bits=a.weight_bits,
+                  allow_weight_rounding=a.allow_weight_rounding, fidelity_rms=a.fidelity_rms, samples=a.samples,
                   n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb, type_overrides=overrides,
                   accum_overrides=pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry), input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
                   output_perm=a.output_perm, calibrate=a.calibrate, calib_margin=a.calib_margin,
@@ -153,7 +154,12 @@ def build_parser():
     c.add_argument("--default-type", default="ap_fixed<18,8,AP_RND>",
                    help="fractional bits and rounding of tensors that must round (dense, mul, LUT outputs); "
                         "integer bits always come from the interval analysis (default ap_fixed<18,8,AP_RND>)")
-    c.add_argument("--weight-frac", type=int, default=12, help="max fractional bits of constants (default 12)")
+    c.add_argument("--weight-bits", type=int, default=12, help="significant bits of each constant tensor's largest "
+                   "value: its binary point follows its magnitude (default 12)")
+    c.add_argument("--weight-frac", type=int, help="fix the fractional bits of every constant instead (overrides "
+                   "--weight-bits' binary point; the relative-precision check still applies)")
+    c.add_argument("--allow-weight-rounding", action="store_true", help="accept constants that round to 0 or lose "
+                   "more than 2^-(weight-bits - 1) of their largest value (recorded in the manifest)")
     c.add_argument("--type", action="append", metavar="TENSOR=TYPE", help="override the type of one tensor")
     c.add_argument("--accum-type", action="append", metavar="NODE=TYPE",
                    help="narrow the accumulator of one block (node name or its output tensor); it then rounds "
@@ -167,6 +173,8 @@ def build_parser():
                    "samples (counts go to the manifest) instead of failing")
     c.add_argument("--n-samples", type=int, default=256, help="generated samples when --samples is not given")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--fidelity-rms", type=float, default=0.05, help="fail unless every output's RMS error "
+                   "against the float model on the raw samples is at most this fraction of its spread (default 0.05)")
     c.add_argument("--tolerance-lsb", type=float, help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
     c.add_argument("--symmetry", help="groups the model must respect, comma-separated: perm, so3, o3, lorentz, "
                    "o13, translation (overrides ONNX metadata equihls.symmetry); recorded for `equihls check`")

@@ -27,6 +27,10 @@ class InputError(EquihlsError):
     """Input data are malformed: NaN/Inf, wrong shape, unreadable file."""
 
 
+class PrecisionError(EquihlsError):
+    """A constant loses its relative precision when quantised (it names the constant and its nodes)."""
+
+
 class SelfCheckError(EquihlsError):
     """The C simulation disagrees with the reference beyond the tolerance."""
 

@@ -1,9 +1,12 @@
 """Precision pass: an exact ap_fixed type for every tensor, by interval / bit-growth analysis.
 
 Rules:
-- Inputs get the user's input type. Constants get the fewest fractional bits (<= weight_frac)
-  that represent them exactly, else weight_frac bits rounded to nearest; their integer bits come
-  from their values. Constants that are all powers of two (scales) are always exact.
+- Inputs get the user's input type. Constants keep their relative precision: each tensor's
+  binary point gives its largest value weight_bits significant bits (or weight_frac fractional
+  bits when the user fixes them); exactly representable tensors use the fewest bits that
+  represent them, and tensors of powers of two are always exact. A non-zero constant that
+  rounds to all zeros or loses more than 2^-(weight_bits-1) of its largest value is an error
+  naming it and its nodes (unless allowed).
 - Every block's pre-rounding result is exact (accum type = smallest type holding the interval of
   reachable values). Exact blocks (scalar products, add/sub, pooling, routing, relu) output that
   type. Blocks that multiply by non-integers (dense, mul, LUT, cast) round once to the default
@@ -31,6 +34,7 @@ from .blocks.base import mag, round_error
 from .fixedpoint import FixedType, exact_type
 
 MAX_WIDTH = 96
+DEFAULT_WEIGHT_BITS = 12   # significant bits of each constant tensor's largest value
 DEFAULT_CALIB_MARGIN = 2.0
 
 
@@ -52,35 +56,72 @@ class Precision:
     errs: dict
     overridden: set
     default_type: FixedType
-    weight_frac: int
+    weight_frac: int | None
     acc_narrowed: dict = dataclasses.field(default_factory=dict)
     calibrated: dict = dataclasses.field(default_factory=dict)  # tensor -> {lo, hi, margin}
     quantized: set = dataclasses.field(default_factory=set)     # tensors typed by a QONNX Quant
+    weight_bits: int = DEFAULT_WEIGHT_BITS
+    rounded_consts: dict = dataclasses.field(default_factory=dict)  # const -> problem, kept by allow_weight_rounding
 
 
-def quantize_const(c: np.ndarray, weight_frac: int) -> tuple[FixedType, np.ndarray, float]:
-    """(type, raw ints flat, max quantisation error) of a constant array."""
+def const_frac_cap(c: np.ndarray, weight_bits: int) -> int:
+    """Fractional bits that give the largest |c| `weight_bits` significant bits (a per-tensor
+    binary point, like a floating-point mantissa): max|c| * 2^f < 2^weight_bits. Never
+    negative (integers stay integers); 0 for an all-zero tensor."""
+    nz = np.abs(np.asarray(c, dtype=np.float64).reshape(-1))
+    nz = nz[nz != 0]
+    if not nz.size:
+        return 0
+    return max(0, weight_bits - int(np.frexp(nz.max())[1]))
+
+
+def quantize_const(c: np.ndarray, weight_bits: int = DEFAULT_WEIGHT_BITS,
+                   weight_frac: int | None = None) -> tuple[FixedType, np.ndarray, float]:
+    """(type, raw ints flat, max quantisation error) of a constant array.
+
+    The binary point comes from the tensor's magnitude (const_frac_cap: `weight_bits`
+    significant bits for its largest entry) unless `weight_frac` fixes the fractional bits
+    explicitly. Values exactly representable with fewer fractional bits use the fewest that
+    represent them; tensors of powers of two are exact whatever the cap."""
     c = np.asarray(c, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(c)):
         raise ValueError("constant contains NaN or Inf")
+    cap = const_frac_cap(c, weight_bits) if weight_frac is None else weight_frac
     nz = np.abs(c[c != 0])
     mant, expo = np.frexp(nz)
-    # powers of two (scales such as 2^-10) stay exact whatever weight_frac is: rounding one to
+    # powers of two (scales such as 2^-10) stay exact whatever the cap is: rounding one to
     # 0 would silently cut a feature
     pow2_frac = int(max(0, (1 - expo).max())) if nz.size and np.all(mant == 0.5) else None
-    for f in range(0, max(weight_frac, pow2_frac or 0) + 1):
+    for f in range(0, max(cap, pow2_frac or 0) + 1):
         s = c * 2.0 ** f
         if np.all(s == np.round(s)) and np.all(np.abs(s) < 2**53):
             raw = np.array([int(v) for v in s], dtype=object)
             break
     else:
-        f = weight_frac
+        f = cap
         raw = np.array([int(np.round(v)) for v in c * 2.0 ** f], dtype=object)
     lo, hi = (int(raw.min()), int(raw.max())) if raw.size else (0, 0)
     t = exact_type(min(lo, 0), max(hi, 0), f)
     err = float(np.max(np.abs(c - raw.astype(np.float64) * 2.0 ** -f))) if raw.size else 0.0
     raw = raw.astype(np.int64) if t.width <= 62 else raw
     return t, raw, err
+
+
+def const_precision_problem(c: np.ndarray, raw, t: FixedType, weight_bits: int) -> str | None:
+    """Why the quantised constant does not keep its relative precision, or None when it does:
+    a non-zero tensor rounded to all zeros, or a max error above 2^-(weight_bits-1) of max|c|."""
+    c = np.asarray(c, dtype=np.float64).reshape(-1)
+    big = float(np.abs(c).max(initial=0.0))
+    if big == 0.0:
+        return None
+    q = np.asarray(raw, dtype=np.float64).reshape(-1) * 2.0 ** -t.frac
+    if not np.any(q):
+        return f"every value rounds to 0 with {t.frac} fractional bits"
+    rel = float(np.abs(c - q).max()) / big
+    if rel > 2.0 ** -(weight_bits - 1):
+        return (f"relative error {rel:.2g} of its largest value exceeds 2^-{weight_bits - 1} with {t.frac} "
+                f"fractional bits")
+    return None
 
 
 def _round_bound(v: int, f_from: int, f_to: int, mode: str) -> int:
@@ -134,15 +175,44 @@ def _calibrated_type(o: FixedType, lo: float, hi: float, margin: float) -> Fixed
     return t if t.width < o.width else None
 
 
-def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
+def _quantize_consts(g, weight_bits: int, weight_frac: int | None, allow_rounding: bool):
+    """types, raw ints and (allowed) precision problems of every constant of `g`. A constant
+    that loses its relative precision (const_precision_problem) is an error naming it, the
+    nodes that read it and its largest value, unless allow_rounding."""
+    from .errors import PrecisionError
+
+    types, qconst, problems = {}, {}, {}
+    for name, c in g.consts.items():
+        users = [f"{n.op} '{n.name}'" for n in g.nodes if name in n.inputs]
+        try:
+            types[name], qconst[name], _ = quantize_const(c, weight_bits, weight_frac)
+        except ValueError as e:
+            raise PrecisionError(f"constant '{name}' (read by {', '.join(users) or 'no node'}): {e}") from None
+        why = const_precision_problem(c, qconst[name], types[name], weight_bits)
+        if why is None:
+            continue
+        if not allow_rounding:
+            big = float(np.abs(np.asarray(c, dtype=np.float64)).max())
+            how = (f"--weight-frac {weight_frac} fixes the binary point; drop it (--weight-bits then chooses "
+                   f"one per constant) or raise it" if weight_frac is not None else
+                   f"raise --weight-bits (now {weight_bits})")
+            raise PrecisionError(f"constant '{name}' (read by {', '.join(users) or 'no node'}, max |value| "
+                                 f"{big:.6g}): {why}; {how}, or pass --allow-weight-rounding to accept it")
+        problems[name] = why
+    return types, qconst, problems
+
+
+def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None = None,
           overrides: dict | None = None, acc_overrides: dict | None = None,
-          calibration: dict | None = None, calib_margin: float = DEFAULT_CALIB_MARGIN) -> Precision:
+          calibration: dict | None = None, calib_margin: float = DEFAULT_CALIB_MARGIN,
+          weight_bits: int = DEFAULT_WEIGHT_BITS, allow_weight_rounding: bool = False) -> Precision:
     """Run the precision pass over an all-equihls graph (see module doc).
 
     overrides: tensor -> FixedType replacing the inferred type; acc_overrides: node name or output
     tensor -> accumulator FixedType (blocks with `accumulates`, e.g. ScalarProducts);
     calibration: tensor -> (min, max) seen on calibration events (calibration_ranges), widened
-    by the factor calib_margin (>= 1) before narrowing integer bits."""
+    by the factor calib_margin (>= 1) before narrowing integer bits; weight_bits / weight_frac /
+    allow_weight_rounding: how constants are quantised (quantize_const, _quantize_consts)."""
     if calibration and not calib_margin >= 1.0:
         raise ValueError(f"calibration margin must be >= 1, got {calib_margin}")
     calibration = calibration or {}
@@ -154,12 +224,11 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
             raise ValueError(f"type override '{t}': no such tensor computed by the model (tensors: "
                              f"{', '.join(sorted(produced)[:20])}{' ...' if len(produced) > 20 else ''})")
     narrowed = _resolve_acc_overrides(g, acc_overrides or {})
-    types, acc, acc_frac, qconst, errs = {}, {}, {}, {}, {}
+    types, qconst, rounded = _quantize_consts(g, weight_bits, weight_frac, allow_weight_rounding)
+    acc, acc_frac, errs = {}, {}, {}
     for t in g.inputs:
         types[t] = input_types[t]
         errs[t] = 0.0
-    for name, c in g.consts.items():
-        types[name], qconst[name], _ = quantize_const(c, weight_frac)
     for node in g.nodes:
         blk = block_for(node)
         if node.op == "LUT":
@@ -196,7 +265,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
                              f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
-                     calibrated, quantized)
+                     calibrated, quantized, weight_bits, rounded)
     prec.errs = error_bounds(g, prec, {t: mag(ty) for t, ty in types.items()})
     return prec
 

@@ -27,7 +27,6 @@ MANIFEST = "equihls.json"
 TOP = "myproject"
 DEFAULT_INPUT_TYPE = "ap_fixed<16,12>"
 DEFAULT_TYPE = "ap_fixed<18,8,AP_RND>"
-DEFAULT_WEIGHT_FRAC = 12
 
 
 def default_output_dir(model_path: str, target: str) -> str:
@@ -53,7 +52,9 @@ def _hls4ml_model(onnx_graph, cname, out_dir, target, clock_ns, input_types, x_t
 
 def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None = None,
                   clock_ns: float | None = None, input_type: str = DEFAULT_INPUT_TYPE,
-                  default_type: str = DEFAULT_TYPE, weight_frac: int = DEFAULT_WEIGHT_FRAC,
+                  default_type: str = DEFAULT_TYPE, weight_frac: int | None = None,
+                  weight_bits: int = precision.DEFAULT_WEIGHT_BITS, allow_weight_rounding: bool = False,
+                  fidelity_rms: float = selfcheck.DEFAULT_FIDELITY_RMS,
                   samples: str | None = None, n_samples: int = 256, seed: int = 0,
                   tolerance_lsb: float | None = None, type_overrides: dict | None = None,
                   accum_overrides: dict | None = None, symmetry: list | None = None, input_reps: list | None = None, output_reps: list | None = None,
@@ -72,6 +73,10 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     project unless allow_overflow, which keeps it and records the counts.
     """
     tgt = targets.get(target)
+    if not 1 <= int(weight_bits) <= 40:
+        raise EquihlsError(f"--weight-bits must be between 1 and 40, got {weight_bits}")
+    if not 0 < float(fidelity_rms) < float("inf"):
+        raise EquihlsError(f"--fidelity-rms must be a positive number, got {fidelity_rms}")
     clock = float(clock_ns) if clock_ns else tgt.clock_ns
     if clock <= 0:
         raise EquihlsError(f"--clock-ns must be positive, got {clock}")
@@ -82,14 +87,15 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
                                  symmetry, input_reps, output_reps, output_perm)
     log_passes = passes.run_all(g)
     in_types = {i: in_t for i in g.inputs}
-    prec = precision.infer(g, in_types, def_t, weight_frac, type_overrides, accum_overrides)
+    const_opts = dict(weight_bits=weight_bits, allow_weight_rounding=allow_weight_rounding)
+    prec = precision.infer(g, in_types, def_t, weight_frac, type_overrides, accum_overrides, **const_opts)
     if calibrate:
         x_cal = selfcheck.load_samples(calibrate, g, list(g.inputs))
         for name, a in x_cal.items():
             check_finite(a, f"{name}' in '{calibrate}")
         ranges = precision.calibration_ranges(g, prec, {n: prec.types[n].quantize(a) for n, a in x_cal.items()})
         prec = precision.infer(g, in_types, def_t, weight_frac, type_overrides, accum_overrides,
-                               calibration=ranges, calib_margin=calib_margin)
+                               calibration=ranges, calib_margin=calib_margin, **const_opts)
     out_dir = output_dir or default_output_dir(model_path, tgt.name)
     onnx_names = list(g.inputs)
 
@@ -101,7 +107,10 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         check_finite(a, name)
         rng_rep[name] = range_report(a, prec.types[name])
         x_q[name] = prec.types[name].quantize(a)
-    y_ref = selfcheck.run_onnxruntime(quant.standard_ops(model).SerializeToString(), x_q)
+    ref_model = quant.standard_ops(model)
+    ref_bytes = ref_model.SerializeToString()
+    y_ref = selfcheck.run_onnxruntime(ref_bytes, x_q)
+    y_ref_raw = selfcheck.run_onnxruntime(ref_bytes, x)
 
     onnx_graph, cname = emitter.emit(g, prec)
     partial = out_dir.rstrip("/") + ".partial"
@@ -132,10 +141,19 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     sim = CSim(partial, [s for _, s in ins], [s for _, s in outs])
     y_csim, counts, flags = sim.run(*[x_q[i] for i in g.inputs], n_blocks=len(g.nodes))
     rep = selfcheck.compare(g, prec, x_q, y_csim, y_ref, tolerance_lsb)
+    # fidelity: the firmware on the raw samples (the port quantises them) against the float model
+    y_csim_raw = sim.run(*[x[i] for i in g.inputs])
+    fid = selfcheck.fidelity(g, prec, y_csim_raw, y_ref_raw, y_ref, fidelity_rms)
+    if not fid["passed"] or any(r["envelope_vacuous"] for r in rep["outputs"].values()):
+        fid["divergence"] = selfcheck.locate_divergence(g, prec, ref_model, x, x_q, rep["envelope"], fidelity_rms)
+    rep["fidelity"] = fid
+    rep["passed"] &= fid["passed"]
     rep["input_range"] = rng_rep
     rep["samples"] = os.path.basename(samples) if samples else f"generated (seed {seed}, uniform over the input type)"
 
-    options = dict(input_type=in_t.cpp(), default_type=def_t.cpp(), weight_frac=weight_frac,
+    options = dict(input_type=in_t.cpp(), default_type=def_t.cpp(), weight_frac=weight_frac, weight_bits=weight_bits,
+                   allow_weight_rounding=bool(allow_weight_rounding), rounded_constants=prec.rounded_consts,
+                   fidelity_rms=fidelity_rms,
                    calibrate=os.path.basename(calibrate) if calibrate else None,
                    calib_margin=calib_margin if calibrate else None, allow_overflow=bool(allow_overflow))
     manifest = _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options)
@@ -156,8 +174,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         log(overflow.format_trace(trace))
     if not rep["passed"]:
         rejected = _reject(partial, out_dir, "selfcheck_failed.json", rep)
-        raise SelfCheckError(f"self-check failed for {model_path}: see above; project kept (without manifest) "
-                             f"in {rejected}. Use --tolerance-lsb to accept a larger error.")
+        raise SelfCheckError(_selfcheck_failure(model_path, rep, rejected))
     if trace["n_rounding_violations"] or (trace["n_overflow"] and not allow_overflow):
         rejected = _reject(partial, out_dir, "overflow_trace.json", trace)
         what = (f"{trace['n_overflow']} value(s) overflowed in {trace['events_with_overflow']} of "
@@ -181,6 +198,31 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     log(f"equihls: wrote {out_dir} (target {tgt.name}, part {tgt.part}, clock {clock} ns)")
     manifest["project_dir"] = out_dir
     return manifest
+
+
+def _selfcheck_failure(model_path: str, rep: dict, rejected: str) -> str:
+    """The one-paragraph reason a self-check failed: fidelity first (what the user cares about),
+    then a vacuous envelope, then the bit-level checks."""
+    fid = rep.get("fidelity", {})
+    bad = [(o, r) for o, r in fid.get("outputs", {}).items() if not r["passed"]]
+    where = f"; project kept (without manifest) in {rejected}"
+    d = fid.get("divergence")
+    first = (f" The first diverging tensor is '{d['tensor']}' ({d['op']} '{d['node']}', {d['type']}): {d['cause']}; "
+             f"try {d['hint']}." if d else "")
+    if bad:
+        o, r = bad[0]
+        what = ("is constant over the samples" if r["constant_output"] else
+                f"has a relative RMS error of {r['rel_rms']:.3g} (allowed {fid['max_rel_rms']:g}, --fidelity-rms)")
+        inp = (f" The input type alone costs {r['input_rel_rms']:.3g}: give --input-type more fractional bits."
+               if r["input_rel_rms"] > fid["max_rel_rms"] / 2 else "")
+        return (f"{model_path}: the firmware does not compute the float model: output '{o}' {what} against ONNX "
+                f"Runtime on the raw samples{where}.{first}{inp}")
+    vac = [o for o, r in rep["outputs"].items() if r.get("envelope_vacuous")]
+    if vac:
+        r = rep["outputs"][vac[0]]
+        return (f"{model_path}: the self-check cannot vouch for output '{vac[0]}': its error envelope "
+                f"{r['envelope_max']:.3g} is wider than its spread {r['output_spread']:.3g} over the samples{where}.{first}")
+    return (f"self-check failed for {model_path}: see above{where}. Use --tolerance-lsb to accept a larger error.")
 
 
 def _reject(partial: str, out_dir: str, report_name: str, report: dict) -> str:

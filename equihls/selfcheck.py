@@ -6,6 +6,15 @@ within its own error envelope, derived from the types: weight/constant quantisat
 rounding the fixed-point graph actually did (known exactly from the twin), table errors of LUTs,
 propagated through the blocks event by event, plus a few float32 ulps for ONNX Runtime's own
 rounding. Envelopes are per event, so they stay tight (a few LSB) and a wrong lowering fails.
+
+Those two checks compare the firmware with itself and with the float model on the *quantised*
+inputs inside an envelope the compiler derived, so on their own they would pass a firmware whose
+constants or types destroyed the model (the envelope grows with the damage). The fidelity check
+judges what the user cares about: C-sim on the raw sample inputs against ONNX Runtime float on
+the same raw inputs, per output, relative to the output's spread over the samples (relative RMS
+error, max error, correlation), with the input type's own share reported apart. A vacuous
+envelope (wider than the output's spread) fails too. On failure, locate_divergence names the
+first tensor in graph order whose fixed-point values leave the float model's.
 """
 from __future__ import annotations
 
@@ -17,16 +26,20 @@ from .blocks import block_for
 from .errors import InputError
 
 FLOAT32_ULPS = 8  # per node, of the sum of |terms|: ONNX Runtime computes in float32
+# ONNX Runtime's Sigmoid/Tanh are float32 approximations with an absolute error near 1e-7 even
+# where the value is tiny (a relative ulp allowance would refuse valid models there)
+LUT_FLOAT_ABS = 2.0 ** -21
+DEFAULT_FIDELITY_RMS = 0.05   # max RMS(C-sim - float) / spread of each output over the samples
 
 
 def sample_inputs(g, prec, n: int, seed: int) -> dict:
-    """n random events per input, uniform over the input type's raw range (exactly representable)."""
+    """n random events per input [n, *shape], uniform over the input type's range and not on its
+    grid (the port quantises them, so the self-check sees what the input type costs too)."""
     rng = np.random.default_rng(seed)
     out = {}
     for name in g.inputs:
         t = prec.types[name]
-        raw = rng.integers(t.raw_min, t.raw_max, size=(n, *g.shapes[name][1:]), endpoint=True)
-        out[name] = t.to_float(raw.reshape(n, -1)).reshape(n, *g.shapes[name][1:])
+        out[name] = rng.uniform(t.min, t.max, size=(n, *g.shapes[name][1:]))
     return out
 
 
@@ -89,6 +102,8 @@ def error_envelope(g, prec, raws: dict, accs: dict) -> dict:
         e, absterms = block_for(node).error_elem(g, node, E, V, prec.types, prec.qconst, consts)
         acc = np.asarray(accs[out], dtype=np.float64) * 2.0 ** -prec.acc_frac[node.name]
         E[out] = e + np.abs(V[out] - acc) + FLOAT32_ULPS * 2.0 ** -24 * (np.abs(absterms) + np.abs(V[out]))
+        if node.op == "LUT":
+            E[out] = E[out] + LUT_FLOAT_ABS
     return E
 
 
@@ -109,18 +124,148 @@ def compare(g, prec, x_q: dict, y_csim: list, y_ref: list, tolerance_lsb=None) -
         if tolerance_lsb is not None:
             bound = np.maximum(bound, tolerance_lsb)
         n_over = int((d > bound + 1e-9).sum())
-        ok = mism == 0 and n_over == 0
+        # an envelope wider than the output's spread would accept any output of the right range
+        scale = output_scale(yr, t.lsb)
+        env_max = float(np.max(env[o], initial=0.0))
+        vacuous = bool(env_max > scale)
+        ok = mism == 0 and n_over == 0 and not vacuous
         report["outputs"][o] = {
             "type": t.cpp(), "lsb": t.lsb,
             "csim_vs_twin_mismatches": mism,
             "max_err_lsb": float(d.max(initial=0)), "mean_err_lsb": float(d.mean()) if d.size else 0.0,
             "p99_err_lsb": float(np.percentile(d, 99)) if d.size else 0.0,
             "tolerance_lsb": float(np.ceil(bound.max(initial=0))), "n_beyond_bound": n_over,
-            "a_priori_bound_lsb": prec.errs[o] / t.lsb, "passed": bool(ok),
+            "a_priori_bound_lsb": prec.errs[o] / t.lsb, "envelope_max": env_max, "output_spread": scale,
+            "envelope_vacuous": vacuous, "passed": bool(ok),
         }
         report["passed"] &= bool(ok)
     report["overflow"] = {t: int(c) for t, c in overflow.items() if c}
+    report["envelope"] = {t: float(np.max(e, initial=0.0)) for t, e in env.items() if not g.is_const(t)}
     return report
+
+
+def _flat(y, n: int) -> np.ndarray:
+    return np.asarray(y, dtype=np.float64).reshape(n, -1)
+
+
+def output_scale(y, lsb: float) -> float:
+    """What an output's errors are measured against: its spread over the events, the pooled
+    per-element standard deviation sqrt(mean_k var_events(y[:, k])) of y [events, ...]; for an
+    output that is constant over the samples, its RMS value (at least one output LSB)."""
+    y = _flat(y, len(y))
+    spread = float(np.sqrt(np.mean(np.var(y, axis=0)))) if y.size else 0.0
+    return spread if spread > 0 else max(float(np.sqrt(np.mean(y ** 2))) if y.size else 0.0, lsb)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of a and b [events, k] after removing each element's mean over the
+    events (so constant offsets per element do not count); None when either has no spread."""
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    na, nb = float(np.sqrt((a * a).sum())), float(np.sqrt((b * b).sum()))
+    if na == 0 or nb == 0:
+        return None
+    return float((a * b).sum() / (na * nb))
+
+
+def fidelity(g, prec, y_fixed: list, y_float: list, y_float_q: list, max_rel_rms: float = DEFAULT_FIDELITY_RMS) -> dict:
+    """Does the firmware compute the float model? Per output, on the raw sample inputs:
+
+    y_fixed: C-sim outputs on the raw inputs (the port quantises them); y_float: ONNX Runtime on
+    the raw inputs; y_float_q: ONNX Runtime on the inputs quantised to the input type (lists in
+    g.outputs order, each [events, ...]). rel_rms = RMS(y_fixed - y_float) / output_scale(y_float);
+    input_rel_rms is the input type's own share, RMS(y_float_q - y_float) / the same scale.
+    An output passes when rel_rms <= max_rel_rms; a firmware output that is constant over the
+    samples while the float output varies never passes."""
+    rep = {"max_rel_rms": max_rel_rms, "outputs": {}, "passed": True}
+    for k, o in enumerate(g.outputs):
+        n = len(y_float[k])
+        yf, yc, yq = _flat(y_float[k], n), _flat(y_fixed[k], n), _flat(y_float_q[k], n)
+        scale = output_scale(yf, prec.types[o].lsb)
+        varies = bool(np.any(np.ptp(yf, axis=0) > 0)) if n else False
+        constant = varies and not bool(np.any(np.ptp(yc, axis=0) > 0))
+        rel = float(np.sqrt(np.mean((yc - yf) ** 2)) / scale) if yf.size else 0.0
+        ok = rel <= max_rel_rms and not constant
+        rep["outputs"][o] = {
+            "rel_rms": rel, "max_abs_err": float(np.max(np.abs(yc - yf), initial=0.0)), "scale": scale,
+            "correlation": _correlation(yc, yf), "input_rel_rms": float(np.sqrt(np.mean((yq - yf) ** 2)) / scale)
+            if yf.size else 0.0, "constant_output": constant, "passed": bool(ok)}
+        rep["passed"] &= bool(ok)
+    return rep
+
+
+def locate_divergence(g, prec, model, x_raw: dict, x_q: dict, envelope: dict, max_rel_rms: float) -> dict | None:
+    """The first tensor, in graph order, whose fixed-point values leave the float model's.
+
+    Runs the float ONNX `model` (QONNX Quant already rewritten) on the raw inputs with every
+    IR tensor that keeps its ONNX name as an extra output, the twin on the quantised inputs,
+    and returns {tensor, node, op, rel_rms, type, lsb, scale, cause, hint} for the first tensor
+    whose relative RMS error or error envelope (tensor -> max bound, from compare()) exceeds
+    max_rel_rms of its spread / its spread; None when no named tensor diverges."""
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    known = {o for nd in m.graph.node for o in nd.output}
+    have = {o.name for o in m.graph.output}
+    probe = [nd.outputs[0] for nd in g.nodes if nd.outputs[0] in known and nd.outputs[0] not in have]
+    for t in probe:
+        m.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
+    try:
+        names = [o.name for o in m.graph.output]
+        vals = dict(zip(names, run_onnxruntime(m.SerializeToString(), x_raw)))
+    except Exception:   # a model ONNX Runtime cannot expose intermediates of: no diagnosis
+        return None
+    raws_in = {n: prec.types[n].from_float(_flat(x_q[n], len(x_q[n])))[0] for n in g.inputs}
+    raws, _ = twin.run(g, prec, raws_in)
+    for node in g.nodes:
+        t = node.outputs[0]
+        if t not in vals:
+            continue
+        n = len(vals[t])
+        yf, ty = _flat(vals[t], n), prec.types[t]
+        yc = ty.to_float(raws[t])
+        if yc.shape != yf.shape:
+            continue
+        scale = output_scale(yf, ty.lsb)
+        rel = float(np.sqrt(np.mean((yc - yf) ** 2)) / scale)
+        env = envelope.get(t, 0.0) / scale
+        if rel <= max_rel_rms and env <= 1.0:
+            continue
+        return {"tensor": t, "node": node.name, "op": node.op, "rel_rms": rel, "envelope_rel": env,
+                "type": ty.cpp(), "lsb": ty.lsb, "scale": scale, **_hint(g, prec, node, ty, scale, max_rel_rms)}
+    return None
+
+
+def _hint(g, prec, node, ty, scale: float, max_rel_rms: float) -> dict:
+    """Cause and remedy of a diverging tensor (see locate_divergence)."""
+    t = node.outputs[0]
+    rounded = [c for c in node.inputs if c in prec.rounded_consts]
+    if rounded:
+        return {"cause": f"constant '{rounded[0]}' lost its precision ({prec.rounded_consts[rounded[0]]})",
+                "hint": "raise --weight-bits (or drop --allow-weight-rounding)"}
+    if ty.lsb > max_rel_rms * scale:
+        extra = int(np.ceil(np.log2(ty.lsb / (max_rel_rms * scale / 4))))
+        better = ty.__class__(ty.width + extra, ty.integer, ty.signed, ty.rounding, ty.overflow)
+        return {"cause": f"its type {ty.cpp()} has an LSB of {ty.lsb:.3g}, coarse against its spread {scale:.3g}",
+                "hint": f"--type '{t}={better.cpp()}', or more fractional bits in --default-type"
+                        + (" or --input-type" if any(i in g.inputs for i in node.inputs) else "")}
+    return {"cause": "errors of the tensors it reads, amplified here",
+            "hint": "more fractional bits (--default-type, --type on the tensors it reads) or --weight-bits"}
+
+
+def format_fidelity(rep: dict) -> str:
+    """Human-readable fidelity lines (see fidelity)."""
+    lines = [f"fidelity vs the float model on the raw samples (max relative RMS {rep['max_rel_rms']:g}):"]
+    for o, r in rep["outputs"].items():
+        corr = "n/a" if r["correlation"] is None else f"{r['correlation']:.4f}"
+        lines.append(f"  {o}: relative RMS error {r['rel_rms']:.3g} (input type alone {r['input_rel_rms']:.3g}), "
+                     f"max |error| {r['max_abs_err']:.3g} on a spread of {r['scale']:.3g}, correlation {corr}"
+                     + (", constant output" if r["constant_output"] else "") + f" -> {'PASS' if r['passed'] else 'FAIL'}")
+    d = rep.get("divergence")
+    if d:
+        lines.append(f"  first diverging tensor: '{d['tensor']}' ({d['op']} '{d['node']}', {d['type']}): relative RMS "
+                     f"{d['rel_rms']:.3g}, envelope {d['envelope_rel']:.3g} of its spread; {d['cause']}; try {d['hint']}")
+    return "\n".join(lines)
 
 
 def format_report(rep: dict) -> str:
@@ -130,10 +275,13 @@ def format_report(rep: dict) -> str:
         lines.append(
             f"  {o} [{r['type']}]: C-sim vs numpy twin: {r['csim_vs_twin_mismatches']} mismatches; "
             f"C-sim vs ONNX Runtime: max {r['max_err_lsb']:.2f} LSB, mean {r['mean_err_lsb']:.2f} LSB "
-            f"(per-event error bound up to {r['tolerance_lsb']:.0f} LSB; {r['n_beyond_bound']} beyond) "
-            f"-> {'PASS' if r['passed'] else 'FAIL'}")
+            f"(per-event error bound up to {r['tolerance_lsb']:.0f} LSB; {r['n_beyond_bound']} beyond)"
+            + (f"; envelope {r['envelope_max']:.3g} is wider than the output's spread {r['output_spread']:.3g} "
+               f"(vacuous)" if r.get("envelope_vacuous") else "") + f" -> {'PASS' if r['passed'] else 'FAIL'}")
     if rep.get("overflow"):
         lines.append(f"  values outside their type (model quantisers clip by design): {rep['overflow']}")
+    if rep.get("fidelity"):
+        lines.append(format_fidelity(rep["fidelity"]))
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from equihls import precision, twin
 from equihls.blocks import block_for
 from equihls.blocks.base import size
 from equihls.csim import COMMON_CXXFLAGS
+from equihls.hls.emit import block_context
 from equihls.hls.extension import IP_DIR
 from equihls.ir import Graph, Node
 
@@ -26,7 +27,8 @@ class Case:
                        {**{k: s for k, (s, _) in ins.items()}, **{k: v.shape for k, v in consts.items()}, "y": out_shape},
                        consts, list(ins), ["y"])
         self.prec = precision.infer(self.g, {k: t for k, (_, t) in ins.items()}, default_type, weight_frac,
-                                    {"y": override} if override else None, {"n": accum} if accum else None)
+                                    {"y": override} if override else None, {"n": accum} if accum else None,
+                                    allow_weight_rounding=True)   # random weight types: arithmetic, not fidelity
         self.node = self.g.nodes[0]
 
     def random_raw(self, rng, n):
@@ -40,11 +42,10 @@ class Case:
     def cpp(self, k: int) -> str:
         g, node, prec = self.g, self.node, self.prec
         blk = block_for(node)
-        ctx = {"accum_t": prec.acc["n"].cpp(), "types": prec.types, "out_t_cpp": prec.types["y"].cpp()}
+        ctx = block_context(prec, node)
         fill = {"config": "config", "out": "o", "out_t": "out_t"}
         lines = [f"namespace case{k} {{", f"typedef {prec.types['y'].cpp()} out_t;"]
         for j, t in enumerate(node.inputs):
-            ctx[f"in{j}_t"] = prec.types[t].cpp()
             lines.append(f"typedef {prec.types[t].cpp()} in{j}_t;")
             fill[f"in{j}_t"], fill[f"in{j}"] = f"in{j}_t", f"a{j}"
             if g.is_const(t):

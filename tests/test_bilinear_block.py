@@ -9,6 +9,7 @@ from equihls.blocks import block_for
 from equihls.blocks.bilinear import (_bilinear_range, dense_multiplier_count, is_pow2, multiplier_count,
                                      sparse_plan)
 from equihls.fixedpoint import FixedType
+from equihls.hls.emit import block_context
 from equihls.irreps import cg, simplest_scale
 from equihls.lorentz_irreps import ETA, cg_lorentz
 from tests.blockharness import Case, build, run_case
@@ -282,10 +283,7 @@ def test_cg_products_need_fewer_multipliers_than_dense():
 
 
 def _config(case):
-    ctx = {"accum_t": case.prec.acc["n"].cpp(), "types": case.prec.types, "out_t_cpp": case.prec.types["y"].cpp()}
-    for j, t in enumerate(case.node.inputs):
-        ctx[f"in{j}_t"] = case.prec.types[t].cpp()
-    return block_for(case.node).cpp_config(case.g, case.node, ctx)
+    return block_for(case.node).cpp_config(case.g, case.node, block_context(case.prec, case.node))
 
 
 def test_sparse_plan_shares_products_and_constants():

@@ -153,12 +153,9 @@ class Bilinear(Block):
         return err.reshape(batch, -1), form(va, vb, cq).reshape(batch, -1)
 
     def cpp_config(self, g, node, ctx):
-        from ..precision import quantize_const   # lazy: precision imports the block registry
-
         ta, tb, tc = (ctx["types"][t] for t in node.inputs)
         rows, da, db, dk = self._dims(g, node)
-        qt, raw, _ = quantize_const(g.consts[node.inputs[2]], tc.frac)
-        assert qt.frac == tc.frac
+        raw = ctx["qconst"][node.inputs[2]]   # the coupling as the precision pass quantised it
         plan = sparse_plan(np.asarray(raw).astype(object).reshape(da, db, dk))
         fp, fc = ta.frac + tb.frac, tc.frac
         corners = [u * v for u in (ta.raw_min, ta.raw_max) for v in (tb.raw_min, tb.raw_max)]

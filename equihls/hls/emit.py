@@ -34,6 +34,16 @@ def c_names(names) -> dict:
     return out
 
 
+def block_context(prec, node) -> dict:
+    """What a block's cpp_config reads: the accumulator and port types (C++ spellings), every
+    tensor's FixedType and the constants' raw ints as the precision pass quantised them."""
+    ctx = {"accum_t": prec.acc[node.name].cpp(), "types": prec.types, "qconst": prec.qconst,
+           "out_t_cpp": prec.types[node.outputs[0]].cpp()}
+    for k, t in enumerate(node.inputs):
+        ctx[f"in{k}_t"] = prec.types[t].cpp()
+    return ctx
+
+
 def emit(g, prec) -> onnx.ModelProto:
     """The ONNX equihls graph handed to hls4ml (see module doc)."""
     runtime = list(g.inputs) + [o for n in g.nodes for o in n.outputs]
@@ -46,9 +56,7 @@ def emit(g, prec) -> onnx.ModelProto:
         # w: weight array in the firmware; c: constant baked into the block's config tables; r: runtime
         weights = set(blk.weight_inputs(g, node))
         kinds = "".join(("w" if t in weights else "c") if g.is_const(t) else "r" for t in node.inputs)
-        ctx = {"accum_t": prec.acc[node.name].cpp(), "types": prec.types, "out_t_cpp": prec.types[out].cpp()}
-        for k, t in enumerate(node.inputs):
-            ctx[f"in{k}_t"] = prec.types[t].cpp()
+        ctx = block_context(prec, node)
         attrs = {
             "out_shape": [int(s) for s in per_event(g.shapes[out])] or [1],
             "out_type": prec.types[out].cpp(),
