@@ -243,6 +243,12 @@ def _hint(g, prec, node, ty, scale: float, max_rel_rms: float) -> dict:
     if rounded:
         return {"cause": f"constant '{rounded[0]}' lost its precision ({prec.rounded_consts[rounded[0]]})",
                 "hint": "raise --weight-bits (or drop --allow-weight-rounding)"}
+    exact = ty.frac >= prec.acc_frac[node.name] and t not in prec.overridden
+    read_inputs = [i for i in node.inputs if i in g.inputs]
+    if exact and read_inputs:
+        it = prec.types[read_inputs[0]]
+        return {"cause": f"this exact block sees the inputs quantised to {it.cpp()} (LSB {it.lsb:.3g})",
+                "hint": "--input-type with more fractional bits or a rounding mode (AP_RND)"}
     if ty.lsb > max_rel_rms * scale:
         extra = int(np.ceil(np.log2(ty.lsb / (max_rel_rms * scale / 4))))
         better = ty.__class__(ty.width + extra, ty.integer, ty.signed, ty.rounding, ty.overflow)

@@ -17,6 +17,7 @@ from equihls.torch_ops import export, scalar_products  # noqa: E402
 from tests.conftest import MODEL, ROOT, SAMPLES  # noqa: E402
 
 QUIET = dict(log=lambda *a: None)
+CARD_INPUT = "ap_fixed<18,12,AP_RND,AP_SAT>"   # the bundled tagger's input type (its card)
 N = 6
 TINY_TYPE = "ap_fixed<12,8>"   # LSB 1/16, range [-128, 128)
 
@@ -110,7 +111,7 @@ def test_narrowed_accumulator_breaks_the_exact_certificate(tmp_path):
     x = np.load(SAMPLES)["x"][:256]
     np.savez(tmp_path / "s.npz", x=x)
     out = str(tmp_path / "narrow")
-    m = project.compile_model(MODEL, output_dir=out, samples=str(tmp_path / "s.npz"),
+    m = project.compile_model(MODEL, output_dir=out, samples=str(tmp_path / "s.npz"), input_type=CARD_INPUT,
                               accum_overrides={"/Einsum_output_0": project.FixedType.parse("ap_fixed<28,25,AP_TRN>")},
                               **QUIET)
     assert m["self_check"]["passed"]
