@@ -31,30 +31,23 @@ def sample_inputs(g, prec, n: int, seed: int) -> dict:
 
 
 def load_samples(path: str, g, onnx_names: list) -> dict:
-    """Read samples from .npy (single input) or .npz (key = input name, or 'x' for a single input)."""
-    try:
-        data = np.load(path)
-    except Exception as e:
-        raise InputError(f"{path}: cannot read samples ({e})") from None
+    """Read samples from .npy or 'FILE.npz:key' (single input) or .npz (key = input name, or 'x'
+    for a single input); events.checked_events refuses malformed arrays, naming file and input."""
+    from . import events
+
+    data = events.load_arrays(path)
     if isinstance(data, np.ndarray):
         if len(g.inputs) != 1:
-            raise InputError(f"{path}: a .npy holds one array but the model has inputs {onnx_names}")
+            raise InputError(f"{path}: holds one array but the model has inputs {onnx_names}")
         arrays = {g.inputs[0]: data}
     else:
         arrays = {}
         for name in g.inputs:
-            key = name if name in data.files else ("x" if len(g.inputs) == 1 and "x" in data.files else None)
+            key = name if name in data else ("x" if len(g.inputs) == 1 and "x" in data else None)
             if key is None:
-                raise InputError(f"{path}: no array named '{name}' (has {data.files})")
+                raise InputError(f"{path}: no array named '{name}' (has {list(data)})")
             arrays[name] = data[key]
-    for name, a in arrays.items():
-        want = tuple(g.shapes[name][1:])
-        if a.ndim == len(want):
-            a = a[None]
-        if tuple(a.shape[1:]) != want:
-            raise InputError(f"{path}: input '{name}' has shape {list(a.shape)}, expected [batch, {', '.join(map(str, want))}]")
-        arrays[name] = a.astype(np.float64)
-    return arrays
+    return {name: events.checked_events(a, name, path, tuple(g.shapes[name][1:])) for name, a in arrays.items()}
 
 
 def run_onnxruntime(model_bytes: bytes, x: dict) -> list:
