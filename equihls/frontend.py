@@ -188,7 +188,10 @@ def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.
                 consts[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
                 continue
         if quant.is_quant(node.op_type, node.domain) and all(i in consts for i in node.input):
-            consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), **quant.attributes(node))
+            try:
+                consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), **quant.attributes(node))
+            except ValueError as e:   # an attribute QONNX does not define
+                raise ModelError(f"{path}: Quant '{node.name}': {e}") from None
             continue
         if node.domain in ("", "ai.onnx") and all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS:
             try:

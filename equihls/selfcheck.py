@@ -14,7 +14,7 @@ import numpy as np
 
 from . import twin
 from .blocks import block_for
-from .errors import InputError
+from .errors import InputError, ModelError
 
 FLOAT32_ULPS = 8  # per node, of the sum of |terms|: ONNX Runtime computes in float32
 
@@ -57,12 +57,23 @@ def run_onnxruntime(model_bytes: bytes, x: dict) -> list:
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    try:   # ONNX Runtime raises its own exception types (Fail, InvalidArgument, ...)
+        sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelError(f"ONNX Runtime cannot load the model (the float reference): {_first_line(e)}") from None
     feeds = {}
     for i in sess.get_inputs():
         dt = np.float64 if "double" in i.type else (np.float16 if "float16" in i.type else np.float32)
         feeds[i.name] = x[i.name].astype(dt)
-    return [np.asarray(o, dtype=np.float64) for o in sess.run(None, feeds)]
+    try:
+        ys = sess.run(None, feeds)
+    except Exception as e:
+        raise ModelError(f"ONNX Runtime cannot run the model (the float reference): {_first_line(e)}") from None
+    return [np.asarray(o, dtype=np.float64) for o in ys]
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def error_envelope(g, prec, raws: dict, accs: dict) -> dict:

@@ -21,9 +21,9 @@ VI = helper.make_tensor_value_info
 F = TensorProto.FLOAT
 
 
-def _save(d, name, nodes, inputs, outputs, inits=(), opset=17):
+def _save(d, name, nodes, inputs, outputs, inits=(), opset=17, domains=()):
     g = helper.make_graph(nodes, name, inputs, outputs, initializer=list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] + [helper.make_opsetid(x, 1) for x in domains])
     m.ir_version = 8
     p = os.path.join(d, f"{name}.onnx")
     onnx.save(m, p)
@@ -97,6 +97,11 @@ def _models(d) -> dict:
     p["batch8_reshape"] = _save(d, "batch8_reshape", [helper.make_node("Reshape", ["x", "shape"], ["f"], name="flat"),
                                                       _mm(i="f", w="W20")],
                                 [VI("x", F, [8, 5, 4])], [VI("y", F, [8, 3])], [shape, _w("W20", (20, 3))])
+    qonnx = "qonnx.custom_op.general"
+    p["quant_weight_mode"] = _save(d, "quant_weight_mode", [
+        helper.make_node("Quant", ["W", "scale", "zp", "bits"], ["Wq"], name="qw", domain=qonnx, rounding_mode="WEIRD"),
+        _mm(w="Wq")], [X], [Y], [_w(), *(numpy_helper.from_array(np.array(v, np.float32), n)
+                                        for n, v in (("scale", 0.125), ("zp", 0.0), ("bits", 8.0)))], domains=[qonnx])
     ok = open(p["ok"], "rb").read()
     trunc = os.path.join(d, "truncated.onnx")
     open(trunc, "wb").write(open(MODEL, "rb").read()[:2000])
@@ -177,6 +182,7 @@ CASES = [
                                                    "--input-type"]),
     ("batch_fixed_reshape", ["compile", "{m[batch8_reshape]}"], 2, ["batch8_reshape.onnx", "fixes the batch axis of "
                                                                     "input 'x' to 8", "dynamic batch axis"]),
+    ("quant_weight_mode", ["compile", "{m[quant_weight_mode]}"], 2, ["Quant 'qw'", "WEIRD"]),
     ("lorentz_on_8", ["compile", "{m[last_axis_8]}", "--symmetry", "lorentz"], 2,
      ["group 'lorentz' acts on no input", "'x' (per-event shape [5, 8]"]),
     ("unknown_target", ["compile", "{m[ok]}", "--target", "vu99p"], 2, ["vu99p", "vu9p"]),
@@ -334,6 +340,14 @@ def test_broken_pipe_on_stdout_is_quiet(unusual):
         err = p.stderr.read().decode()
         assert p.wait() == cli.EXIT_BROKEN_PIPE, err
         assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_onnxruntime_refusal_is_a_model_error():
+    from equihls.errors import ModelError
+    from equihls.selfcheck import run_onnxruntime
+
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load the model"):
+        run_onnxruntime(b"not a model", {})
 
 
 def test_internal_error_exits_3(capsys, monkeypatch, tmp_path):
