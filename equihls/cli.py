@@ -3,34 +3,56 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
+import traceback
 
 import numpy as np
 
 from . import __version__, targets
-from .errors import EquihlsError
+from .errors import EquihlsError, OptionError
+
+EXIT_USER_ERROR = 2      # bad file, option, model or data: one line 'equihls: error: ...'
+EXIT_INTERNAL_ERROR = 3  # a bug in equihls: the traceback goes to a file (or stderr with EQUIHLS_DEBUG=1)
+EXIT_BROKEN_PIPE = 141   # stdout closed by the reader (`equihls report --json - | head`): 128 + SIGPIPE
+DEBUG_ENV = "EQUIHLS_DEBUG"
+
+
+def _user_type(text: str, option: str, allow_negative_frac: bool = False):
+    """A type string given on the command line, checked (fixedpoint.parse_user_type)."""
+    from .fixedpoint import parse_user_type
+    from .precision import MAX_WIDTH
+
+    return parse_user_type(text, option, MAX_WIDTH, allow_negative_frac)
+
+
+def _pairs(items, option: str, what: str) -> dict:
+    """['NAME=TYPE', ...] -> {NAME: FixedType}; each type checked like --input-type."""
+    out = {}
+    for item in items or []:
+        name, _, t = item.rpartition("=")   # a type never contains '='
+        if not name or not t:
+            raise OptionError(f"{option} expects {what}=ap_fixed<W,I,...>, got '{item}'")
+        out[name] = _user_type(t, f"{option} {name}")
+    return out
 
 
 def _cmd_compile(a):
-    from .fixedpoint import FixedType
     from .project import compile_model
 
-    def pairs(items, flag, what):
-        out = {}
-        for item in items or []:
-            name, _, t = item.partition("=")
-            if not t:
-                raise EquihlsError(f"{flag} expects {what}=ap_fixed<W,I,...>, got '{item}'")
-            out[name] = FixedType.parse(t)
-        return out
-
-    overrides = pairs(a.type, "--type", "TENSOR")
+    _user_type(a.input_type, "--input-type")
+    # --default-type gives the fractional bits of rounded tensors: negative ones would round
+    # every dense/mul/table output to a multiple of 2, 4, ...
+    _user_type(a.default_type, "--default-type")
     compile_model(a.model, target=a.target, output_dir=a.output, clock_ns=a.clock_ns, input_type=a.input_type,
                   default_type=a.default_type, weight_frac=a.weight_frac, weight_bits=a.weight_bits,
                   allow_weight_rounding=a.allow_weight_rounding, fidelity_rms=a.fidelity_rms, samples=a.samples,
-                  n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb, type_overrides=overrides,
-                  accum_overrides=pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry), input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
+                  n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb,
+                  type_overrides=_pairs(a.type, "--type", "TENSOR"),
+                  accum_overrides=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
+                  input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
                   output_perm=a.output_perm, calibrate=a.calibrate, calib_margin=a.calib_margin,
                   allow_overflow=a.allow_overflow)
     return 0
@@ -48,39 +70,54 @@ def _cmd_check(a):
     p = Project(a.project)
     xs = None
     if a.input:
-        xs = _read_input(a.input, len(p.inputs))
+        xs = _read_input(a.input, p.inputs)
     rep = check.run(p, groups=_split(a.group), xs=xs, n_events=a.events, n_elements=a.samples, seed=a.seed,
                     tol_lsb=a.tol_lsb, tol_exact=a.tol_exact, max_rapidity=a.max_rapidity,
                     time_reversal=a.time_reversal, input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
                     output_perm=a.output_perm, progress=False if a.quiet else None)
     print(check.format_report(rep))
     text = json.dumps(rep, indent=1, sort_keys=True)
-    with open(os.path.join(p.dir, check.CHECK_FILE), "w") as f:
-        f.write(text)
+    _write_text(os.path.join(p.dir, check.CHECK_FILE), text, "the certificate")
     if a.json:
-        with open(a.json, "w") as f:
-            f.write(text)
+        _write_text(a.json, text, "--json")
     return 0 if rep["passed"] else 1
 
 
-def _read_input(spec: str, n_inputs: int):
-    path, _, key = spec.partition(":")
-    if not os.path.exists(path):
-        raise EquihlsError(f"{path}: no such file")
+def _write_text(path: str, text: str, what: str):
+    """Write `text` to `path`; an unwritable path (missing folder, permissions, full disk) is a
+    user error naming `what` (the option) and the path."""
     try:
-        data = np.load(path)
-    except Exception as e:
-        raise EquihlsError(f"{path}: cannot read ({e})") from None
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise EquihlsError(f"{what} {path}: cannot write ({e.strerror or e})") from None
+
+
+def _save_npy(path: str, y, what: str):
+    """np.save with the same error handling as _write_text."""
+    try:
+        np.save(path, y)
+    except OSError as e:
+        raise EquihlsError(f"{what} {path}: cannot write ({e.strerror or e})") from None
+
+
+def _read_input(spec: str, ports: list) -> list:
+    """Event arrays for a project's input ports (manifest 'inputs') from X.npy, X.npz (keys in
+    order, or the port names) or X.npz:key; checked by events.checked_events."""
+    from . import events
+
+    path, _ = events.split_spec(spec)
+    data = events.load_arrays(spec)
     if isinstance(data, np.ndarray):
-        return [data]
-    if key:
-        if key not in data.files:
-            raise EquihlsError(f"{path}: no array '{key}' (has {data.files})")
-        return [data[key]]
-    if n_inputs == 1:
-        k = "x" if "x" in data.files else data.files[0]
-        return [data[k]]
-    return [data[k] for k in data.files[:n_inputs]]
+        arrays = [data]
+    elif len(ports) == 1:
+        arrays = [data["x"] if "x" in data else next(iter(data.values()), None)]
+    else:
+        arrays = [data[p["onnx_name"]] if p["onnx_name"] in data else v for p, v in zip(ports, data.values())]
+    if len(arrays) != len(ports) or arrays[0] is None:
+        raise EquihlsError(f"{path}: {len(data) if isinstance(data, dict) else 1} array(s) for the project's "
+                           f"{len(ports)} input(s) {[p['onnx_name'] for p in ports]}")
+    return [events.checked_events(x, p["onnx_name"], path, tuple(p["shape"])) for x, p in zip(arrays, ports)]
 
 
 def _cmd_csim(a):
@@ -89,26 +126,24 @@ def _cmd_csim(a):
     from .project import Project
 
     p = Project(a.project)
-    xs = _read_input(a.input, len(p.inputs))
+    xs = _read_input(a.input, p.inputs)
     if a.trace:
         ys, rep = p.trace(*xs)
         print(format_trace(rep, all_tensors=True))
         if a.json:
-            with open(a.json, "w") as f:
-                json.dump(rep, f, indent=1, sort_keys=True)
+            _write_text(a.json, json.dumps(rep, indent=1, sort_keys=True), "--json")
         if a.output:
-            np.save(a.output, ys[0])
+            _save_npy(a.output, ys[0], "-o")
         return 1 if rep["n_overflow"] or rep["n_rounding_violations"] else 0
     for k, (x, spec) in enumerate(zip(xs, p.inputs)):
-        rep = range_report(np.asarray(x, dtype=np.float64).reshape(len(x), -1) if np.isfinite(x).all() else np.zeros((1, 1)),
-                           p.input_type(k))
+        rep = range_report(x.reshape(len(x), -1), p.input_type(k))
         if rep["n_out_of_range"]:
             print(f"warning: input '{spec['onnx_name']}': {rep['n_out_of_range']} values outside {spec['type']} "
                   f"[{rep['type_min']}, {rep['type_max']}] (max |x| = {rep['max_abs']}); first rows {rep['rows']}",
                   file=sys.stderr)
     ys = p.run(*xs)
     if a.output:
-        np.save(a.output, ys[0])
+        _save_npy(a.output, ys[0], "-o")
         print(f"wrote {a.output}: shape {list(ys[0].shape)} ({p.outputs[0]['type']})")
     else:
         np.set_printoptions(threshold=50, linewidth=120)
@@ -127,8 +162,7 @@ def _cmd_report(a):
         if a.json == "-":
             print(text)
         else:
-            with open(a.json, "w") as f:
-                f.write(text)
+            _write_text(a.json, text, "--json")
     if a.json != "-":
         print(report.format_report(rep))
     return 0
@@ -139,8 +173,32 @@ def _cmd_targets(a):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one 'equihls: error: ...' line (exit 2, via OptionError)."""
+
+    def error(self, message):
+        raise OptionError(f"{message} (see '{self.prog} --help')")
+
+
+def _number(low: float, high: float | None = None, *, above: bool = False, integer: bool = False, unit: str = ""):
+    """argparse type: a finite number >= low (> low with `above`) and <= high, an int with `integer`."""
+    def parse(text: str):
+        try:
+            v = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if integer else 'a number'}, got '{text}'") from None
+        if not math.isfinite(v) or v < low or (above and v == low) or (high is not None and v > high):
+            bound = f"{'>' if above else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be a finite {'integer' if integer else 'number'} {bound}"
+                                             f"{' ' + unit if unit else ''}, got '{text}'")
+        return v
+    return parse
+
+
 def build_parser():
-    ap = argparse.ArgumentParser(prog="equihls", description="Compile equivariant neural networks (ONNX) into "
+    from .precision import MAX_WIDTH
+
+    ap = _Parser(prog="equihls", description="Compile equivariant neural networks (ONNX) into "
                                  "fixed-point HLS firmware for trigger FPGAs, with bit-accurate C simulation.")
     ap.add_argument("--version", action="version", version=f"equihls {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -149,33 +207,36 @@ def build_parser():
     c.add_argument("model", help="ONNX file")
     c.add_argument("--target", default="vu9p", help="FPGA target (see `equihls targets`); default vu9p")
     c.add_argument("-o", "--output", help="project directory (default hls_projects/<model>_<target>)")
-    c.add_argument("--clock-ns", type=float, help="clock period in ns (default: the target's)")
+    c.add_argument("--clock-ns", type=_number(0, above=True, unit="ns"), help="clock period in ns (default: the target's)")
     c.add_argument("--input-type", default="ap_fixed<16,12>", help="type of the input port (default ap_fixed<16,12>)")
     c.add_argument("--default-type", default="ap_fixed<18,8,AP_RND>",
                    help="fractional bits and rounding of tensors that must round (dense, mul, LUT outputs); "
                         "integer bits always come from the interval analysis (default ap_fixed<18,8,AP_RND>)")
-    c.add_argument("--weight-bits", type=int, default=12, help="significant bits of each constant tensor's largest "
-                   "value: its binary point follows its magnitude (default 12)")
-    c.add_argument("--weight-frac", type=int, help="fix the fractional bits of every constant instead (overrides "
-                   "--weight-bits' binary point; the relative-precision check still applies)")
+    c.add_argument("--weight-bits", type=_number(1, 40, integer=True), default=12,
+                   help="significant bits of each constant tensor's largest value, 1 to 40: its binary point "
+                        "follows its magnitude (default 12)")
+    c.add_argument("--weight-frac", type=_number(0, MAX_WIDTH, integer=True),
+                   help=f"fix the fractional bits of every constant instead, 0 to {MAX_WIDTH} (overrides "
+                        "--weight-bits' binary point; the relative-precision check still applies)")
     c.add_argument("--allow-weight-rounding", action="store_true", help="accept constants that round to 0 or lose "
                    "more than 2^-(weight-bits - 1) of their largest value (recorded in the manifest)")
     c.add_argument("--type", action="append", metavar="TENSOR=TYPE", help="override the type of one tensor")
     c.add_argument("--accum-type", action="append", metavar="NODE=TYPE",
                    help="narrow the accumulator of one block (node name or its output tensor); it then rounds "
                         "after every term, which can break exact invariance (equihls check shows it)")
-    c.add_argument("--samples", help="sample inputs for the self-check (.npy, or .npz keyed by input name)")
+    c.add_argument("--samples", help="sample inputs for the self-check (.npy, .npz keyed by input name, or FILE.npz:key)")
     c.add_argument("--calibrate", metavar="X.npz", help="calibration events: their value ranges times "
                    "--calib-margin narrow the integer bits of computed tensors (which then saturate)")
-    c.add_argument("--calib-margin", type=float, default=2.0,
+    c.add_argument("--calib-margin", type=_number(1), default=2.0,
                    help="safety factor on calibrated ranges (default 2: one spare integer bit)")
     c.add_argument("--allow-overflow", action="store_true", help="keep the project when values overflow on the "
                    "samples (counts go to the manifest) instead of failing")
-    c.add_argument("--n-samples", type=int, default=256, help="generated samples when --samples is not given")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--fidelity-rms", type=float, default=0.05, help="fail unless every output's RMS error "
-                   "against the float model on the raw samples is at most this fraction of its spread (default 0.05)")
-    c.add_argument("--tolerance-lsb", type=float, help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
+    c.add_argument("--n-samples", type=_number(1, integer=True), default=256, help="generated samples when --samples is not given")
+    c.add_argument("--seed", type=_number(0, integer=True), default=0)
+    c.add_argument("--fidelity-rms", type=_number(0, above=True), default=0.05, help="fail unless every output's RMS "
+                   "error against the float model on the raw samples is at most this fraction of its spread "
+                   "(default 0.05)")
+    c.add_argument("--tolerance-lsb", type=_number(0), help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
     c.add_argument("--symmetry", help="groups the model must respect, comma-separated: perm, so3, o3, lorentz, "
                    "o13, translation (overrides ONNX metadata equihls.symmetry); recorded for `equihls check`")
     c.add_argument("--input-rep", help="how each input's last axis transforms, comma-separated: 4vec, 3vec, scalar, "
@@ -199,13 +260,13 @@ def build_parser():
     k.add_argument("project", help="project directory")
     k.add_argument("--group", help="groups to check, comma-separated (default: those declared at compile)")
     k.add_argument("--input", help="events X.npy or X.npz[:key] (default: the samples stored at compile)")
-    k.add_argument("--events", type=int, help="use the first N events")
-    k.add_argument("--samples", type=int, default=8, help="group elements sampled per line (default 8)")
-    k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--tol-lsb", type=float, default=2.0, help="continuous lines: allowed C-sim violation above the "
+    k.add_argument("--events", type=_number(1, integer=True), help="use the first N events")
+    k.add_argument("--samples", type=_number(1, integer=True), default=8, help="group elements sampled per line (default 8)")
+    k.add_argument("--seed", type=_number(0, integer=True), default=0)
+    k.add_argument("--tol-lsb", type=_number(0), default=2.0, help="continuous lines: allowed C-sim violation above the "
                    "float64 floor, in output LSB, on every event (default 2)")
-    k.add_argument("--tol-exact", type=int, default=0, help="exact lines: allowed mismatching pairs (default 0)")
-    k.add_argument("--max-rapidity", type=float, default=1.0, help="boost rapidity bound (default 1)")
+    k.add_argument("--tol-exact", type=_number(0, integer=True), default=0, help="exact lines: allowed mismatching pairs (default 0)")
+    k.add_argument("--max-rapidity", type=_number(0, above=True), default=1.0, help="boost rapidity bound (default 1)")
     k.add_argument("--time-reversal", action="store_true", help="o13: include time reversal")
     k.add_argument("--input-rep", help="override the declared input representations")
     k.add_argument("--output-rep", help="override the declared output representations")
@@ -226,16 +287,63 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    """Entry point of the `equihls` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the `equihls` console script. Exit codes: 0 success; 1 a certificate line
+    (or csim --trace) failed; 2 a user error (bad file, option, model or data), printed as one
+    'equihls: error: ...' line; 3 an internal error (a bug: traceback to a file, or to stderr
+    with EQUIHLS_DEBUG=1); 141 stdout closed by its reader; 130 interrupted."""
     try:
-        return args.fn(args)
+        args = build_parser().parse_args(argv)
+        rc = args.fn(args)
+        sys.stdout.flush()   # a reader that closed the pipe shows up here, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except EquihlsError as e:
-        print(f"equihls: error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:  # type strings, widths
-        print(f"equihls: error: {e}", file=sys.stderr)
-        return 2
+        return _user_error(str(e))
+    except OSError as e:     # the file system refused a path the user gave (read-only, full, missing)
+        where = f"{e.filename}: " if e.filename else ""
+        return _user_error(f"{where}{e.strerror or e}")
+    except KeyboardInterrupt:
+        print("equihls: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:   # anything else is a bug in equihls, not in the user's input
+        return _internal_error(e)
+
+
+def _user_error(msg: str) -> int:
+    print(f"equihls: error: {msg}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _internal_error(e: Exception) -> int:
+    """Report an unexpected exception as an internal error: its traceback goes to stderr with
+    EQUIHLS_DEBUG=1, else to a file in the temporary directory whose path is printed."""
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    what = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        sys.stderr.write(tb)
+        where = "traceback above"
+    else:
+        try:
+            fd, path = tempfile.mkstemp(prefix="equihls-internal-error-", suffix=".txt")
+            with os.fdopen(fd, "w") as f:
+                f.write(f"equihls {__version__}, argv {sys.argv}\n{tb}")
+            where = f"traceback written to {path}"
+        except OSError:
+            where = f"set {DEBUG_ENV}=1 to print the traceback"
+    print(f"equihls: internal error (a bug in equihls, not in your input): {what}; {where}. Please report it.",
+          file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 
 class EquihlsError(Exception):
-    """Base class of all equihls errors (the CLI prints the message and exits non-zero)."""
+    """Base class of all equihls errors: a user error (bad file, option, model or data). The CLI
+    prints the message on one line and exits 2; any other exception is an internal error (exit 3)."""
 
 
 class ModelError(EquihlsError):
@@ -21,6 +22,11 @@ class UnsupportedNodeError(EquihlsError):
         self.node_name = node.name
         self.op_type = node.op
         super().__init__(f"{node.op} '{node.name}': {reason}")
+
+
+class OptionError(EquihlsError, ValueError):
+    """A command-line option value, type string or override is malformed or outside its domain
+    (also a ValueError, so callers of the library API that catch ValueError keep working)."""
 
 
 class InputError(EquihlsError):

@@ -356,6 +356,27 @@ class FixedType:
         return np.where(right, yr, yl), np.where(right, above_r, above_l), np.where(right, below_r, below_l)
 
 
+def parse_user_type(s: str, option: str, max_width: int, allow_negative_frac: bool = False) -> FixedType:
+    """Parse a type the user wrote on the command line (``--input-type``, ``--type T=...``) and
+    check it lies in the domain equihls compiles: 1 <= W <= max_width (the widest type the
+    precision pass, twin and C-sim are built for) and, unless allow_negative_frac, no more
+    integer than total bits (I <= W: an LSB above 1 silently drops every value's low bits).
+    ``FixedType.parse`` stays general: manifests legitimately store types such as
+    ``ap_fixed<1,-9>`` (I < 0 is fine here too). Raises OptionError naming `option` and `s`."""
+    from .errors import OptionError
+
+    try:
+        t = FixedType.parse(s)
+    except (ValueError, TypeError) as e:
+        raise OptionError(f"{option}: {e}") from None
+    if t.width > max_width:
+        raise OptionError(f"{option}: {s!r} is {t.width} bits wide; equihls supports at most {max_width} bits")
+    if t.frac < 0 and not allow_negative_frac:
+        raise OptionError(f"{option}: {s!r} has {t.integer} integer bits but only {t.width} in total "
+                          f"({t.frac} fractional bits: an LSB of 2^{-t.frac}); use I <= W")
+    return t
+
+
 def _ldexp_int(v: int, e: int) -> float:
     """Python int v times 2**e as a correctly rounded float."""
     return v / (1 << -e) if e < 0 else float(v << e)

@@ -21,6 +21,8 @@ from .ir import Graph, Node
 # Ops that carry no computation in inference.
 PASSTHROUGH_OPS = {"Identity", "Dropout"}
 EQUIHLS_DOMAIN = "equihls"
+# newest default-domain opset of ONNX Runtime 1.31 (requirements.txt), which runs the reference
+MAX_ORT_OPSET = 26
 
 
 def load_onnx(path: str) -> onnx.ModelProto:
@@ -37,7 +39,18 @@ def load_onnx(path: str) -> onnx.ModelProto:
         onnx.checker.check_model(model)
     except Exception as e:
         raise ModelError(f"{path}: invalid ONNX model: {e}") from None
+    _check_opset(model, path)
     return model
+
+
+def _check_opset(model: onnx.ModelProto, path: str):
+    """Refuse a default-domain opset that the pinned onnx (shape inference, reference evaluator)
+    and ONNX Runtime (the self-check's float reference) do not know: the checker accepts any."""
+    newest = min(onnx.defs.onnx_opset_version(), MAX_ORT_OPSET)
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not 1 <= o.version <= newest:
+            raise ModelError(f"{path}: default-domain opset {o.version} is not supported (equihls knows opsets "
+                             f"1 to {newest}); re-export with opset {newest} or lower")
 
 
 def sha256_file(path: str) -> str:
@@ -49,8 +62,9 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def _fix_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
-    """Copy of `model` whose runtime inputs have dim 0 = batch and no stale inferred shapes."""
+def _fix_batch(model: onnx.ModelProto, batch: int = 1, path: str = "<model>") -> onnx.ModelProto:
+    """Copy of `model` whose runtime inputs have dim 0 = batch and no stale inferred shapes.
+    Refuses inputs without a per-event axis, with a dynamic per-event axis or a zero-size one."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     init = {i.name for i in m.graph.initializer}
@@ -58,19 +72,42 @@ def _fix_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
         if inp.name in init:
             continue
         dims = inp.type.tensor_type.shape.dim
+        shown = _dims_str(dims)
         if len(dims) == 0:
-            raise ModelError(f"input '{inp.name}' has no shape; equihls needs [batch, ...] inputs")
+            raise ModelError(f"{path}: input '{inp.name}' has no shape; equihls needs [batch, ...] inputs")
+        if len(dims) == 1:
+            raise ModelError(f"{path}: input '{inp.name}' has rank 1 (shape {shown}): equihls needs a batch axis "
+                             "and at least one per-event axis, e.g. [batch, features]")
         dims[0].Clear()
         dims[0].dim_value = batch
         for i, d in enumerate(dims[1:], start=1):
             if not d.HasField("dim_value"):
-                raise ModelError(
-                    f"input '{inp.name}' axis {i} is dynamic ('{d.dim_param}'); only the batch axis may be"
-                )
+                raise ModelError(f"{path}: input '{inp.name}' axis {i} is dynamic ('{d.dim_param}', shape {shown}); "
+                                 "only the batch axis may be")
+            if d.dim_value == 0:
+                raise ModelError(f"{path}: input '{inp.name}' has a zero-size axis {i} (shape {shown}): an event "
+                                 "without values cannot be compiled")
     del m.graph.value_info[:]
     for out in m.graph.output:
         out.type.tensor_type.ClearField("shape")
     return m
+
+
+def _dims_str(dims) -> str:
+    """'[batch, 8, 4]' for a TensorShapeProto's dims (dim_param names, '?' when neither is set)."""
+    return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + "]"
+
+
+def fixed_batch_inputs(model: onnx.ModelProto) -> dict:
+    """{input name: its batch size} for runtime inputs whose first axis the file fixes to a
+    number other than 1 (an exporter traced with a fixed batch, e.g. [8, 8])."""
+    init = {i.name for i in model.graph.initializer}
+    out = {}
+    for inp in model.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if inp.name not in init and dims and dims[0].HasField("dim_value") and dims[0].dim_value != 1:
+            out[inp.name] = dims[0].dim_value
+    return out
 
 
 def _const_of(node: onnx.NodeProto) -> np.ndarray:
@@ -117,8 +154,15 @@ def _shapes(model: onnx.ModelProto) -> dict:
 
 
 def _infer(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
+    """Shape inference from scratch: the shapes of an earlier round (value_info, output shapes)
+    are dropped first, so none inferred before constant folding can go stale."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.value_info[:]
+    for out in m.graph.output:
+        out.type.tensor_type.ClearField("shape")
     try:
-        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        return shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
     except Exception as e:
         raise ModelError(f"{path}: ONNX shape inference failed: {e}") from None
 
@@ -144,7 +188,10 @@ def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.
                 consts[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
                 continue
         if quant.is_quant(node.op_type, node.domain) and all(i in consts for i in node.input):
-            consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), **quant.attributes(node))
+            try:
+                consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), **quant.attributes(node))
+            except ValueError as e:   # an attribute QONNX does not define
+                raise ModelError(f"{path}: Quant '{node.name}': {e}") from None
             continue
         if node.domain in ("", "ai.onnx") and all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS:
             try:
@@ -168,14 +215,18 @@ def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.
     return m, {k: v for k, v in consts.items() if k in used}
 
 
-def _drop_passthrough(model: onnx.ModelProto) -> onnx.ModelProto:
+def _drop_passthrough(model: onnx.ModelProto, path: str = "<model>") -> onnx.ModelProto:
     """Remove Identity/Dropout nodes, rewiring readers (graph outputs keep their names)."""
     outputs = {o.name for o in model.graph.output}
+    inputs = {i.name for i in model.graph.input}
     alias = {}
     keep = []
     for n in model.graph.node:
         if n.op_type in PASSTHROUGH_OPS and n.domain in ("", "ai.onnx"):
             src = alias.get(n.input[0], n.input[0])
+            if n.output[0] in outputs and src in inputs:
+                raise ModelError(f"{path}: output '{n.output[0]}' is the input '{src}' passed through {n.op_type} "
+                                 f"'{n.name}': the graph computes nothing to compile")
             if n.output[0] in outputs:
                 # keep the output name: rename the producer's output instead
                 for k in keep:
@@ -286,13 +337,83 @@ def _quant_to_casts(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto,
     return model, types
 
 
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+
+
+def _check_graph_ports(model: onnx.ModelProto, path: str):
+    """Refuse non-float runtime inputs, outputs listed twice and outputs that are an input."""
+    init = {i.name for i in model.graph.initializer}
+    runtime = [i for i in model.graph.input if i.name not in init]
+    for i in runtime:
+        dt = i.type.tensor_type.elem_type
+        if dt not in FLOAT_TYPES:
+            raise ModelError(f"{path}: input '{i.name}' has element type {onnx.TensorProto.DataType.Name(dt)}; "
+                             "equihls needs float inputs")
+    names = [o.name for o in model.graph.output]
+    for o in names:
+        if names.count(o) > 1:
+            raise ModelError(f"{path}: output '{o}' is listed {names.count(o)} times among the graph outputs; list it once")
+        if o in {i.name for i in runtime}:
+            raise ModelError(f"{path}: output '{o}' is the model's input itself: nothing to compile")
+
+
+def _refuse_subgraphs(model: onnx.ModelProto, path: str):
+    """Refuse nodes with subgraph attributes (If, Loop, Scan), naming the node."""
+    for k, n in enumerate(model.graph.node):
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute):
+            raise ModelError(f"{path}: {n.op_type} '{n.name or f'{n.op_type}_{k}'}': control flow with subgraphs "
+                             "(If, Loop, Scan) is not supported; export the model without data-dependent control flow")
+
+
+def _check_outputs(nodes: list, outputs: list, inputs: list, consts: dict, path: str):
+    """Every graph output must be computed at run time by some node."""
+    produced = {t for n in nodes for t in n.outputs}
+    for o in outputs:
+        if o in consts:
+            raise ModelError(f"{path}: output '{o}' is a constant (an initializer, or computed from constants only): "
+                             "nothing to compute at run time")
+        if o in inputs:
+            raise ModelError(f"{path}: output '{o}' is the model's input itself: nothing to compile")
+        if o not in produced:
+            raise ModelError(f"{path}: output '{o}' is not computed by any node")
+
+
+def _check_const_values(nodes: list, consts: dict, path: str):
+    """Refuse NaN/Inf constants, naming the constant (initializer or folded tensor) and its readers."""
+    for c, v in consts.items():
+        if v.dtype.kind != "f" or np.isfinite(v).all():
+            continue
+        bad = np.flatnonzero(~np.isfinite(v.reshape(-1)))
+        users = ", ".join(f"{n.op} '{n.name}'" for n in nodes if c in n.inputs) or "no node"
+        first = np.unravel_index(bad[0], v.shape) if v.ndim else ()
+        raise ModelError(f"{path}: constant '{c}' (read by {users}) contains {len(bad)} NaN/Inf value(s), first "
+                         f"{v.reshape(-1)[bad[0]]} at index {list(map(int, first))}")
+
+
 def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
-    """Full frontend: batch fixing, inference, folding (to a fixed point), IR construction."""
-    model = _fix_batch(model)
+    """Full frontend: batch fixing, inference, folding (to a fixed point), IR construction.
+
+    A batch axis that the file fixes to a number other than 1 is compiled at batch 1 like a
+    dynamic one; when the graph then fails (a Reshape to [8, ...], say), the error says so."""
+    fixed = fixed_batch_inputs(model)
+    try:
+        return _onnx_to_ir(model, path)
+    except ModelError as e:
+        if not fixed:
+            raise
+        which = ", ".join(f"'{k}' to {v}" for k, v in fixed.items())
+        raise ModelError(f"{e} (the file fixes the batch axis of input {which} and equihls compiles one event, "
+                         "batch 1: re-export the model with a dynamic batch axis)") from None
+
+
+def _onnx_to_ir(model: onnx.ModelProto, path: str) -> Graph:
+    _check_graph_ports(model, path)
+    _refuse_subgraphs(model, path)
+    model = _fix_batch(model, path=path)
     model, quant_types = _quant_to_casts(model, path)
-    model = _drop_passthrough(model)
+    model = _drop_passthrough(model, path)
     consts = {}
-    for _ in range(8):  # folding can expose new static shapes; iterate to a fixed point
+    while True:  # folding can expose new static shapes; iterate to a fixed point (each round removes nodes)
         model = _infer(model, path)
         n_before = len(model.graph.node)
         model, consts = fold_constants(model, path)
@@ -316,6 +437,10 @@ def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
     for i, n in enumerate(nodes):  # make node names unique
         if names.count(n.name) > 1:
             n.name = f"{n.name}_{i}"
+    inputs = [i.name for i in model.graph.input if i.name not in consts]
+    outputs = [o.name for o in model.graph.output]
+    _check_outputs(nodes, outputs, inputs, consts, path)
+    _check_const_values(nodes, consts, path)
 
     ir_shapes = {}
     for n in nodes:
@@ -330,26 +455,100 @@ def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
                     f"{path}: tensor '{t}' (at {n.op} '{n.name}') has shape {list(s)} whose first axis is not the "
                     "batch axis; equihls needs every runtime tensor to keep the batch axis first"
                 )
+            if 0 in s:
+                raise ModelError(f"{path}: tensor '{t}' (at {n.op} '{n.name}') has shape {list(s)} with a zero-size "
+                                 "axis: it holds no values")
             ir_shapes[t] = tuple(int(d) for d in s)
     for c, v in consts.items():
         ir_shapes[c] = tuple(v.shape)
-    inputs = [i.name for i in model.graph.input if i.name not in consts]
     for i in inputs:
         ir_shapes.setdefault(i, shapes[i])
-    outputs = [o.name for o in model.graph.output]
-    for o in outputs:
-        if o in consts:
-            raise ModelError(f"{path}: output '{o}' is a constant; nothing to compile")
     consts = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v) for k, v in consts.items()}
-    g = Graph(nodes, ir_shapes, consts, inputs, outputs, name=model.graph.name or "model")
-    for i in inputs:
-        dt = next(x for x in model.graph.input if x.name == i).type.tensor_type.elem_type
-        if dt not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-            raise ModelError(f"{path}: input '{i}' has element type {onnx.TensorProto.DataType.Name(dt)}; equihls needs float inputs")
-    return g
+    return Graph(nodes, ir_shapes, consts, inputs, outputs, name=model.graph.name or "model")
+
+
+def _unique_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with unique node names: valid exporters can repeat one, which ONNX Runtime
+    refuses. A repeated name gets the suffix _2, _3, ... (the first keeps it); unchanged when
+    the names are already unique."""
+    names = [n.name for n in model.graph.node if n.name]
+    if len(set(names)) == len(names):
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    taken, seen = set(names), set()
+    for n in m.graph.node:
+        if n.name and n.name in seen:
+            k = 2
+            while f"{n.name}_{k}" in taken:
+                k += 1
+            n.name = f"{n.name}_{k}"
+            taken.add(n.name)
+        seen.add(n.name)
+    return m
+
+
+def _float16_to_float32(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A float16 model computing in float32 (same weights: float16 values are exact in float32),
+    so that the float reference's own rounding stays within the float32 ulps the self-check's
+    envelope allows. Ports, initializers, Constant and other tensor attributes and Cast targets
+    change; a model without float16 is returned unchanged."""
+    F16, F32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    changed = False
+
+    def tensor32(t):
+        nonlocal changed
+        if t.data_type != F16:
+            return t
+        changed = True
+        return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
+
+    for vi in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
+        if vi.type.tensor_type.elem_type == F16:
+            vi.type.tensor_type.elem_type = F32
+            changed = True
+    inits = [tensor32(t) for t in m.graph.initializer]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(inits)
+    for n in list(m.graph.node) + [n for f in m.functions for n in f.node]:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                a.t.CopyFrom(tensor32(a.t))
+            elif n.op_type == "Cast" and a.name == "to" and a.i == F16:
+                a.i = F32
+                changed = True
+    return m if changed else model
+
+
+def _free_fixed_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with a batch axis fixed in the file (fixed_batch_inputs) made dynamic on its
+    inputs and outputs, so ONNX Runtime runs it on any number of sample events."""
+    fixed = fixed_batch_inputs(model)
+    if not fixed:
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    ports = [vi for vi in m.graph.input if vi.name in fixed] + list(m.graph.output)
+    for vi in ports:
+        dims = vi.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_param = "batch"
+    del m.graph.value_info[:]
+    return m
+
+
+def reference_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model ONNX Runtime runs as the float reference: node names unique, a batch axis fixed
+    in the file made dynamic, float16 computed in float32. The input model if none applies."""
+    return _float16_to_float32(_free_fixed_batch(_unique_node_names(model)))
 
 
 def load(path: str) -> tuple[Graph, onnx.ModelProto]:
-    """Read `path` and return (IR graph, original ModelProto)."""
-    model = load_onnx(path)
-    return onnx_to_ir(model, path), model
+    """Read `path` and return (IR graph, reference_model of the file's model: what ONNX Runtime
+    runs as the float reference, identical to the file's model unless it repeats node names,
+    fixes the batch axis or computes in float16)."""
+    model = _unique_node_names(load_onnx(path))
+    return onnx_to_ir(model, path), reference_model(model)

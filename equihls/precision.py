@@ -31,6 +31,7 @@ import numpy as np
 
 from .blocks import block_for
 from .blocks.base import mag, round_error
+from .errors import ModelError, OptionError
 from .fixedpoint import FixedType, exact_type
 
 MAX_WIDTH = 96
@@ -141,12 +142,29 @@ def _resolve_acc_overrides(g, acc_overrides: dict) -> dict:
         node = by_key.get(key)
         if node is None:
             able = sorted(n.outputs[0] for n in g.nodes if block_for(n).accumulates)
-            raise ValueError(f"accumulator override '{key}': no such node or tensor (nodes with accumulators: "
+            raise OptionError(f"accumulator override '{key}': no such node or tensor (nodes with accumulators: "
                              f"{', '.join(able) or 'none'})")
         if not block_for(node).accumulates:
-            raise ValueError(f"accumulator override '{key}': {node.op} '{node.name}' has no accumulator to set")
+            raise OptionError(f"accumulator override '{key}': {node.op} '{node.name}' has no accumulator to set")
         out[node.name] = t
     return out
+
+
+def _too_wide(g, node, a: FixedType, o: FixedType, types: dict, accumulates: bool) -> str:
+    """Why a block's type exceeds MAX_WIDTH and what can narrow it. An exact result is as wide as
+    its operands make it, so overriding the block's own output type cannot help then: only
+    narrower operands (input type, --type upstream, fewer rounded fractional bits or weight
+    bits) or, for blocks with one, a narrower accumulator."""
+    ops = ", ".join(f"'{t}'{' (constant)' if g.is_const(t) else ''} {types[t].cpp()}" for t in node.inputs if t in types)
+    if o.width > MAX_WIDTH and a.width <= MAX_WIDTH:
+        return (f"{node.op} '{node.name}': type {o.cpp()} of '{node.outputs[0]}' is {o.width} bits wide "
+                f"(> {MAX_WIDTH}); give it a narrower type with --type '{node.outputs[0]}=TYPE'")
+    fixes = ("a narrower --input-type, fewer fractional bits in --default-type, fewer weight bits, or --type on "
+             "an operand or a tensor upstream of it")
+    if accumulates:
+        fixes += f", or a narrower accumulator (--accum-type '{node.name}=TYPE')"
+    return (f"{node.op} '{node.name}': its exact result needs {a.width} bits (> {MAX_WIDTH}) from its operands "
+            f"{ops}; overriding its own type cannot narrow that: use {fixes}")
 
 
 def calibration_ranges(g, prec: Precision, x_q: dict) -> dict:
@@ -214,14 +232,14 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
     by the factor calib_margin (>= 1) before narrowing integer bits; weight_bits / weight_frac /
     allow_weight_rounding: how constants are quantised (quantize_const, _quantize_consts)."""
     if calibration and not calib_margin >= 1.0:
-        raise ValueError(f"calibration margin must be >= 1, got {calib_margin}")
+        raise OptionError(f"calibration margin must be >= 1, got {calib_margin}")
     calibration = calibration or {}
     calibrated, quantized = {}, set()
     overrides = dict(overrides or {})
     produced = {n.outputs[0] for n in g.nodes}
     for t in overrides:
         if t not in produced:
-            raise ValueError(f"type override '{t}': no such tensor computed by the model (tensors: "
+            raise OptionError(f"type override '{t}': no such tensor computed by the model (tensors: "
                              f"{', '.join(sorted(produced)[:20])}{' ...' if len(produced) > 20 else ''})")
     narrowed = _resolve_acc_overrides(g, acc_overrides or {})
     types, qconst, rounded = _quantize_consts(g, weight_bits, weight_frac, allow_weight_rounding)
@@ -261,8 +279,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
                 o = narrowed_t
                 calibrated[out] = {"lo": lo_c, "hi": hi_c, "margin": calib_margin}
         if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
-            raise ValueError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
-                             f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
+            raise ModelError(_too_wide(g, node, a, o, types, blk.accumulates))
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
                      calibrated, quantized, weight_bits, rounded)

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import twin
 from .blocks import block_for
-from .errors import InputError
+from .errors import InputError, ModelError
 
 FLOAT32_ULPS = 8  # per node, of the sum of |terms|: ONNX Runtime computes in float32
 # ONNX Runtime's Sigmoid/Tanh are float32 approximations with an absolute error near 1e-7 even
@@ -44,30 +44,23 @@ def sample_inputs(g, prec, n: int, seed: int) -> dict:
 
 
 def load_samples(path: str, g, onnx_names: list) -> dict:
-    """Read samples from .npy (single input) or .npz (key = input name, or 'x' for a single input)."""
-    try:
-        data = np.load(path)
-    except Exception as e:
-        raise InputError(f"{path}: cannot read samples ({e})") from None
+    """Read samples from .npy or 'FILE.npz:key' (single input) or .npz (key = input name, or 'x'
+    for a single input); events.checked_events refuses malformed arrays, naming file and input."""
+    from . import events
+
+    data = events.load_arrays(path)
     if isinstance(data, np.ndarray):
         if len(g.inputs) != 1:
-            raise InputError(f"{path}: a .npy holds one array but the model has inputs {onnx_names}")
+            raise InputError(f"{path}: holds one array but the model has inputs {onnx_names}")
         arrays = {g.inputs[0]: data}
     else:
         arrays = {}
         for name in g.inputs:
-            key = name if name in data.files else ("x" if len(g.inputs) == 1 and "x" in data.files else None)
+            key = name if name in data else ("x" if len(g.inputs) == 1 and "x" in data else None)
             if key is None:
-                raise InputError(f"{path}: no array named '{name}' (has {data.files})")
+                raise InputError(f"{path}: no array named '{name}' (has {list(data)})")
             arrays[name] = data[key]
-    for name, a in arrays.items():
-        want = tuple(g.shapes[name][1:])
-        if a.ndim == len(want):
-            a = a[None]
-        if tuple(a.shape[1:]) != want:
-            raise InputError(f"{path}: input '{name}' has shape {list(a.shape)}, expected [batch, {', '.join(map(str, want))}]")
-        arrays[name] = a.astype(np.float64)
-    return arrays
+    return {name: events.checked_events(a, name, path, tuple(g.shapes[name][1:])) for name, a in arrays.items()}
 
 
 def run_onnxruntime(model_bytes: bytes, x: dict) -> list:
@@ -77,12 +70,23 @@ def run_onnxruntime(model_bytes: bytes, x: dict) -> list:
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    try:   # ONNX Runtime raises its own exception types (Fail, InvalidArgument, ...)
+        sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelError(f"ONNX Runtime cannot load the model (the float reference): {_first_line(e)}") from None
     feeds = {}
     for i in sess.get_inputs():
         dt = np.float64 if "double" in i.type else (np.float16 if "float16" in i.type else np.float32)
         feeds[i.name] = x[i.name].astype(dt)
-    return [np.asarray(o, dtype=np.float64) for o in sess.run(None, feeds)]
+    try:
+        ys = sess.run(None, feeds)
+    except Exception as e:
+        raise ModelError(f"ONNX Runtime cannot run the model (the float reference): {_first_line(e)}") from None
+    return [np.asarray(o, dtype=np.float64) for o in ys]
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def error_envelope(g, prec, raws: dict, accs: dict) -> dict:

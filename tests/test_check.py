@@ -180,9 +180,11 @@ def test_cli_exit_codes_and_json(demo, tmp_path):
     for key in ("groups", "representations", "events", "outputs", "thresholds", "lines", "passed", "timing",
                 "float_reference"):
         assert key in rep
-    # an impossible threshold on the continuous lines: exit 1 (a line failed)
-    r = run_cli("check", d, "--group", "lorentz", "--events", "100", "--samples", "2", "--tol-lsb=-1e9", "-q")
+    # a symmetry the model does not have (Minkowski products change under translations): exit 1
+    r = run_cli("check", d, "--group", "translation", "--events", "100", "--samples", "2", "-q")
     assert r.returncode == 1 and "FAIL" in r.stdout
+    r = run_cli("check", d, "--group", "lorentz", "--tol-lsb=-1e9", "-q")   # outside the option's domain
+    assert r.returncode == 2 and "--tol-lsb" in r.stderr
     r = run_cli("check", d, "--group", "poincare")
     assert r.returncode == 2 and "unknown group 'poincare'" in r.stderr
     r = run_cli("check", d, "--group", "so3", "--input-rep", "3vec")

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import ModelError
 from ..fixedpoint import exact_type
 from .base import Block, as_dtype, cpp_table, per_event, size
 
@@ -167,7 +168,7 @@ class Bilinear(Block):
             # a shifted term first holds its product unshifted (raw product << Fc)
             cmax = max(cmax, 1 << fc)
         if max(mags, default=0).bit_length() > MAX_COEF_BITS:
-            raise ValueError(f"Bilinear '{node.name}': coefficient wider than {MAX_COEF_BITS} bits")
+            raise ModelError(f"Bilinear '{node.name}': coefficient wider than {MAX_COEF_BITS} bits")
         prod_t = exact_type(min(plo, 0), max(phi, 0), fp)
         term_t = exact_type(min(plo, 0) * cmax, max(phi, 0) * cmax, fp + fc)
         coef_t = exact_type(0, max(mags, default=1), fc, signed=False)
