@@ -340,7 +340,10 @@ def float64_runner(model_path: str, input_names: list):
         return None, f"source model not found ({model_path})"
     from .quant import standard_ops
 
-    m = standard_ops(onnx.load(model_path))
+    try:    # a project compiled before sources were stored self-contained may lack its .onnx.data
+        m = standard_ops(onnx.load(model_path))
+    except Exception as e:
+        return None, f"cannot read the source model {model_path} ({(str(e).splitlines() or ['?'])[0]})"
     err = "unknown error"
     for make, name in ((float64_model, "float64"), (lambda x: x, "float32")):
         try:

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-from . import quant
+from . import quant, source
 from .errors import ModelError
 from .ir import Graph, Node
 
@@ -24,13 +24,10 @@ EQUIHLS_DOMAIN = "equihls"
 
 
 def load_onnx(path: str) -> onnx.ModelProto:
-    """Read `path` and run the ONNX checker. Raises ModelError naming the file and the problem."""
-    if not os.path.exists(path):
-        raise ModelError(f"{path}: no such file")
-    try:
-        model = onnx.load(path)
-    except Exception as e:  # protobuf raises several types
-        raise ModelError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    """Read `path` with its external data files (source.read_model: the tensors of torch's dynamo
+    export live in `model.onnx.data`) and run the ONNX checker. Raises ModelError naming the file
+    (or the missing data file) and the problem."""
+    model = source.read_model(path)
     if not model.graph.node:
         raise ModelError(f"{path}: the ONNX graph has no nodes")
     try:
