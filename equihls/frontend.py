@@ -7,7 +7,6 @@ chains written by exporters for dynamic batch) folds to constants.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
@@ -37,13 +36,7 @@ def load_onnx(path: str) -> onnx.ModelProto:
     return model
 
 
-def sha256_file(path: str) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_file = source.sha256_file     # kept here for existing callers
 
 
 def _fix_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:

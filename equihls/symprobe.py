@@ -136,9 +136,9 @@ def format_probe(res: dict) -> str:
     if not res or res["passed"]:
         return ""
     if res.get("verdict") == check.NOT_CHECKED:
-        return (f"equihls: warning: symmetry probe not checked: {check.verdict_text(res)} on the samples "
-                f"(transformed events left the input or output type, or no exact element acts integrally); "
-                f"`equihls check` will not certify it either.")
+        return (f"equihls: warning: symmetry probe {check.verdict_text(res)} on the samples (the transformed "
+                f"events left the input or output type, or no exact element acts by integer matrices): it proves "
+                f"nothing about those groups; run `equihls check` on events that stay in range.")
     bad = "; ".join(f"{r['group']} {r['line']}: {r['mismatched']} of {r['pairs']} pairs"
                     for r in res["lines"] if r["mismatched"])
     lines = [f"equihls: warning: the exact symmetry lines fail on the samples ({bad}): the firmware will not "
