@@ -48,13 +48,13 @@ def main():
         if r["kind"] == "exact":
             print(f"  {r['group']:>8} {r['line']:<36} exact: {r['identical']}/{r['pairs']} bit-identical pairs on "
                   f"{r['events_checked']} events, {r['skipped_input_overflow']} skipped (input overflow) "
-                  f"-> {'PASS' if r['passed'] else 'FAIL'}")
+                  f"-> {check.SHOWN[r['verdict']]}")
         else:
             print(f"  {r['group']:>8} {r['line']:<36} mean/p99/max {r['mean_lsb']:.2f}/{r['p99_lsb']:.2f}/"
                   f"{r['max_lsb']:.1f} LSB; float64 floor {r['floor']['mean_lsb']:.2f}/{r['floor']['p99_lsb']:.2f}/"
                   f"{r['floor']['max_lsb']:.1f}; float64 model on exact inputs max "
-                  f"{r['floor_exact_inputs']['max_lsb']:.2g} -> {'PASS' if r['passed'] else 'FAIL'}")
-    print(f"verdict: {'PASS' if rep['passed'] else 'FAIL'}")
+                  f"{r['floor_exact_inputs']['max_lsb']:.2g} -> {check.SHOWN[r['verdict']]}")
+    print(f"verdict: {check.verdict_text(rep)}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,13 @@ For each requested group, `groups.lines_for` gives certificate lines:
   evaluations' arithmetic errors (each bounded by the self-check envelope) dominates it. The
   per-event excess (C-sim minus floor on the same event) is reported too.
 
+Every line, group and certificate has one of three verdicts: PASS, FAIL, or NOT CHECKED when it
+compared no (event, element) pair (every transformed event left the range, or no sampled element
+has integral representation matrices): a line that compared nothing proves nothing, so it never
+passes. A group is not checked when none of its lines compared anything, and the certificate then
+does not pass (`equihls check` exits 1). A group that moves no input at all (a spatial group on
+scalar inputs) is refused up front (`validate_symmetry`).
+
 The report is a JSON-serialisable dict (schema in README.md) and a text table.
 """
 from __future__ import annotations
@@ -40,6 +47,10 @@ DEFAULT_TOL_LSB = 2.0
 DEFAULT_MAX_RAPIDITY = 1.0
 # below this many (event, element) pairs a p99 is a handful of events, dominated by arithmetic noise
 MIN_PAIRS_FOR_P99 = 5000
+# the three verdicts of a line, a group and a certificate: a line that compared 0 (event, element)
+# pairs proved nothing, so it is NOT_CHECKED, never PASS
+PASS, FAIL, NOT_CHECKED = "pass", "fail", "not checked"
+SHOWN = {PASS: "PASS", FAIL: "FAIL", NOT_CHECKED: "not checked"}
 
 
 class Progress:
@@ -162,6 +173,26 @@ def validate_symmetry(spec: dict, inputs: list, outputs: list):
                     raise EquihlsError(f"group '{gname}' does not act on {what} '{name}' (representation '{r}')")
     if spec["output_perm"] not in ("invariant", "equivariant"):
         raise EquihlsError(f"output permutation behaviour must be invariant or equivariant, got '{spec['output_perm']}'")
+    for gname in spec["groups"]:
+        _refuse_trivial_action(gname, spec["input_reps"], inputs)
+
+
+def _refuse_trivial_action(gname: str, reps: list, inputs: list):
+    """A group that moves no input (every input a scalar for a spatial group or a translation, no
+    particle axis for perm) would be certified vacuously, f(x) == f(x): refuse it, naming the
+    inputs and their representations. inputs: (name, per-event shape) pairs."""
+    if gname == "perm":
+        moved = any(_particle_axis(list(shape)) is not None for _, shape in inputs)
+        why = "none has a particle axis ([batch, N, ...])"
+    else:
+        kinds = ("lorentz", "o3") if gname == "translation" else ("lorentz", "lorentz_irrep", "o3", "irreps")
+        moved = any(G.Rep(r).kind in kinds for r in reps)
+        why = "none transforms"
+    if not moved:
+        ports = ", ".join(f"'{n}' (per-event shape {list(s)}, representation '{r}')" for r, (n, s) in zip(reps, inputs))
+        raise EquihlsError(f"group '{gname}' acts trivially on every input ({ports}; {why}), so a certificate would "
+                           f"prove nothing: declare how an input transforms (--input-rep 4vec, 3vec, an irreps "
+                           f"string) or drop the group")
 
 
 def default_input_rep(shape: list) -> str:
@@ -331,7 +362,10 @@ def float64_runner(model_path: str, input_names: list):
         return None, f"source model not found ({model_path})"
     from .quant import standard_ops
 
-    m = standard_ops(onnx.load(model_path))
+    try:    # a project compiled before sources were stored self-contained may lack its .onnx.data
+        m = standard_ops(onnx.load(model_path))
+    except Exception as e:
+        return None, f"cannot read the source model {model_path} ({(str(e).splitlines() or ['?'])[0]})"
     err = "unknown error"
     for make, name in ((float64_model, "float64"), (lambda x: x, "float32")):
         try:
@@ -392,12 +426,14 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
         results = []
         for line in lines:
             res = exact_line(ctx, line, xq, y0q) if line.exact else _continuous_line(ctx, line, y0, f0, f0q)
-            res["passed"], res["reason"] = _verdict(res, tol_lsb, tol_exact)
+            res["verdict"], res["reason"] = _verdict(res, tol_lsb, tol_exact)
+            res["passed"] = res["verdict"] == PASS
             results.append(res)
     finally:
         prog.close()
     wall = time.time() - t0
     out = project.outputs
+    by_group, verdict = summarize(results, spec["groups"])
     return {
         "project": project.dir,
         "model": project.manifest.get("model"),
@@ -410,32 +446,56 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
         "float_reference": fdtype if runner else None,
         "float_reference_note": None if runner else fdtype,
         "lines": results,
-        "passed": all(r["passed"] for r in results),
+        "group_verdicts": by_group,
+        "verdict": verdict,
+        "passed": verdict == PASS,
         "timing": {"wall_s": wall, "csim_events": ctx.n_sim, "csim_s": ctx.t_sim,
                    "csim_events_per_s": ctx.n_sim / ctx.t_sim if ctx.t_sim > 0 else None},
     }
 
 
-def _verdict(res: dict, tol_lsb: float, tol_exact: int) -> tuple[bool, str]:
-    """(passed, reason) of one line (rules in the module doc)."""
+def _verdict(res: dict, tol_lsb: float, tol_exact: int) -> tuple[str, str]:
+    """(PASS | FAIL | NOT_CHECKED, reason) of one line (rules in the module doc)."""
     if res["pairs"] == 0:
-        if res.get("skipped_nonintegral_output"):
-            return False, ("no exact comparison possible: the representation matrices of the sampled elements are "
-                           "not integral (use elements with integer matrices, or rely on the continuous lines)")
-        return False, "no event could be checked (every transformed event left the input or output range)"
+        return NOT_CHECKED, not_checked_reason(res)
     if res["kind"] == "exact":
         if res["mismatched"] > tol_exact:
-            return False, f"{res['mismatched']} (event, element) pairs not bit-identical"
-        return True, "bit-identical"
+            return FAIL, f"{res['mismatched']} (event, element) pairs not bit-identical"
+        return PASS, "bit-identical"
     fl, fe = res["floor"], res["floor_exact_inputs"]
     if fe is not None and fe["max_lsb"] > tol_lsb:
-        return False, f"the float64 model itself breaks the symmetry by up to {fe['max_lsb']:.3g} LSB"
+        return FAIL, f"the float64 model itself breaks the symmetry by up to {fe['max_lsb']:.3g} LSB"
     fl = fl or {"mean_lsb": 0.0, "p99_lsb": 0.0}
     judged = ["mean"] + (["p99"] if res["pairs"] >= MIN_PAIRS_FOR_P99 else [])
     over = max(res[f"{s}_lsb"] - fl[f"{s}_lsb"] for s in judged)
     if over > tol_lsb:
-        return False, f"C-sim violation exceeds the float64 floor by {over:.3g} LSB ({' or '.join(judged)})"
-    return True, f"within {tol_lsb:g} LSB of the float64 floor ({' and '.join(judged)})"
+        return FAIL, f"C-sim violation exceeds the float64 floor by {over:.3g} LSB ({' or '.join(judged)})"
+    return PASS, f"within {tol_lsb:g} LSB of the float64 floor ({' and '.join(judged)})"
+
+
+def not_checked_reason(res: dict) -> str:
+    """Why a line compared no (event, element) pair, from its skip counters."""
+    if not res.get("elements"):
+        return "no group element sampled"
+    if res.get("skipped_nonintegral_output") and not (res.get("skipped_input_overflow")
+                                                     or res.get("skipped_output_overflow")):
+        return ("no exact comparison possible: the representation matrices of the sampled elements are not integral "
+                "(use elements with integer matrices, or rely on the continuous lines)")
+    return "no event could be checked (every transformed event left the input or output range)"
+
+
+def summarize(lines: list, groups: list) -> tuple[dict, str]:
+    """Per-group and overall verdict from line verdicts (dicts with 'group' and 'verdict').
+
+    A group fails when one of its lines fails and is NOT_CHECKED when none of its lines compared
+    anything; the certificate fails when a group fails, else it is NOT_CHECKED when a declared
+    group was not checked, else it passes."""
+    by_group = {}
+    for gname in groups:
+        vs = [r["verdict"] for r in lines if r["group"] == gname]
+        by_group[gname] = FAIL if FAIL in vs else PASS if PASS in vs else NOT_CHECKED
+    vs = set(by_group.values())
+    return by_group, FAIL if FAIL in vs else NOT_CHECKED if NOT_CHECKED in vs else PASS
 
 
 SOURCE_MODEL = "equihls_source.onnx"
@@ -475,7 +535,7 @@ def format_report(rep: dict) -> str:
         name = f"{r['group']}: {r['line']}"
         skipped = r["skipped_input_overflow"] + r["skipped_output_overflow"] + r["skipped_nonintegral_output"]
         lines.append(f"  {name:<44} {r['pairs']:>6} {r['events_checked']:>7} {r['identical']:>10} "
-                     f"{r['mismatched']:>11} {skipped:>13}  {'PASS' if r['passed'] else 'FAIL'}")
+                     f"{r['mismatched']:>11} {skipped:>13}  {SHOWN[r['verdict']]}")
         if r["pairs"] == 0:
             lines.append(f"      {r['reason']}")
         if r["skipped_nonintegral_output"]:
@@ -492,13 +552,13 @@ def format_report(rep: dict) -> str:
             continue
         name = f"{r['group']}: {r['line']}"
         if r["max_lsb"] is None:
-            lines.append(f"  {name:<43} {0:>5}  FAIL: {r['reason']}")
+            lines.append(f"  {name:<43} {0:>5}  {SHOWN[r['verdict']]}: {r['reason']}")
             continue
         nan = {"mean_lsb": math.nan, "max_lsb": math.nan, "p99_lsb": math.nan}
         fl, fe = r["floor"] or nan, r["floor_exact_inputs"] or nan
         lines.append(f"  {name:<43} {r['pairs']:>5} {r['mean_lsb']:>7.2f} {r['p99_lsb']:>7.2f} {r['max_lsb']:>7.1f} | "
                      f"{fl['mean_lsb']:>11.2f} {fl['p99_lsb']:>7.2f} {fl['max_lsb']:>7.1f} | {fe['max_lsb']:>13.3g} | "
-                     f"{'PASS' if r['passed'] else 'FAIL'}")
+                     f"{SHOWN[r['verdict']]}")
         if not r["passed"]:
             lines.append(f"      {r['reason']}")
         if r["skipped_input_overflow"]:
@@ -510,5 +570,16 @@ def format_report(rep: dict) -> str:
                   f"quantised inputs + {t['continuous_excess_lsb']:g} LSB",
               f"  C-sim: {tim['csim_events']} events in {tim['csim_s']:.1f} s "
               f"({(tim['csim_events_per_s'] or 0):,.0f} events/s); wall {tim['wall_s']:.1f} s",
-              f"  verdict: {'PASS' if rep['passed'] else 'FAIL'}"]
+              f"  verdict: {verdict_text(rep)}"]
     return "\n".join(lines)
+
+
+def verdict_text(rep: dict) -> str:
+    """'PASS', 'FAIL' or 'not checked', naming the groups no line checked (rep: a certificate or
+    a probe result with 'verdict' and 'group_verdicts'; older reports have only 'passed')."""
+    v = rep.get("verdict") or (PASS if rep.get("passed") else FAIL)
+    unchecked = [g for g, gv in (rep.get("group_verdicts") or {}).items() if gv == NOT_CHECKED]
+    if not unchecked:
+        return SHOWN[v]
+    what = f"no line of {', '.join(unchecked)} compared any (event, element) pair"
+    return f"{SHOWN[v]} ({what})" if v == NOT_CHECKED else f"{SHOWN[v]}; not checked: {what}"

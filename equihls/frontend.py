@@ -7,14 +7,13 @@ chains written by exporters for dynamic batch) folds to constants.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-from . import quant
+from . import quant, source
 from .errors import ModelError
 from .ir import Graph, Node
 
@@ -26,13 +25,10 @@ MAX_ORT_OPSET = 26
 
 
 def load_onnx(path: str) -> onnx.ModelProto:
-    """Read `path` and run the ONNX checker. Raises ModelError naming the file and the problem."""
-    if not os.path.exists(path):
-        raise ModelError(f"{path}: no such file")
-    try:
-        model = onnx.load(path)
-    except Exception as e:  # protobuf raises several types
-        raise ModelError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    """Read `path` with its external data files (source.read_model: the tensors of torch's dynamo
+    export live in `model.onnx.data`) and run the ONNX checker. Raises ModelError naming the file
+    (or the missing data file) and the problem."""
+    model = source.read_model(path)
     if not model.graph.node:
         raise ModelError(f"{path}: the ONNX graph has no nodes")
     try:
@@ -53,13 +49,7 @@ def _check_opset(model: onnx.ModelProto, path: str):
                              f"1 to {newest}); re-export with opset {newest} or lower")
 
 
-def sha256_file(path: str) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_file = source.sha256_file     # kept here for existing callers
 
 
 def _fix_batch(model: onnx.ModelProto, batch: int = 1, path: str = "<model>") -> onnx.ModelProto:

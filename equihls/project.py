@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, symprobe, targets
+from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, source, symprobe, targets
 from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, OverflowDetected, SelfCheckError
 from .fixedpoint import FixedType
@@ -131,7 +131,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         shutil.rmtree(tb_dir, ignore_errors=True)
     with open(os.path.join(partial, "equihls_graph.onnx"), "wb") as f:
         f.write(onnx_graph.SerializeToString())
-    shutil.copyfile(model_path, os.path.join(partial, check.SOURCE_MODEL))
+    source.save_model(model, os.path.join(partial, check.SOURCE_MODEL))   # frontend.reference_model
     _save_npz(os.path.join(partial, check.SAMPLES_FILE), x)
     ins = [(v.type.name, v.size()) for v in hm.get_input_variables()]
     outs = [(v.type.name, v.size()) for v in hm.get_output_variables()]
@@ -260,7 +260,7 @@ def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs
                                    "error_bound": prec.errs[t]}
     return {
         "equihls_version": __version__,
-        "model": {"file": os.path.basename(model_path), "sha256": frontend.sha256_file(model_path)},
+        "model": source.identity(model_path),     # sha256 of the .onnx and of each external data file
         "target": {"name": tgt.name, "part": tgt.part, "clock_ns": clock},
         "top": TOP, "io_type": "io_parallel", "ii": 1,
         "options": options,

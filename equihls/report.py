@@ -57,6 +57,14 @@ def _type_table(rep: dict) -> list:
     return lines
 
 
+def _shown(line: dict) -> str:
+    """PASS / FAIL / not checked of one probe or certificate line (a line that compared 0 pairs
+    is not checked, also in files written before lines carried a 'verdict')."""
+    v = line.get("verdict") or (check.NOT_CHECKED if not line.get("pairs") else
+                                check.PASS if line.get("passed", not line.get("mismatched")) else check.FAIL)
+    return check.SHOWN[v]
+
+
 def format_report(rep: dict) -> str:
     """The report as text."""
     tg = rep["target"]
@@ -80,16 +88,18 @@ def format_report(rep: dict) -> str:
         lines.append(overflow.format_trace(rep["overflow"]))
     probe = rep.get("symmetry_probe")
     if probe:
-        lines.append(f"symmetry probe at compile (twin, exact lines on the samples): "
-                     f"{'PASS' if probe['passed'] else 'FAIL'}")
+        lines.append(f"symmetry probe at compile (twin, exact lines on the samples): {check.verdict_text(probe)}")
+        for r in probe["lines"]:
+            lines.append(f"  {r['group']}: {r['line']}: {r['pairs']} pairs, {r['mismatched']} mismatched "
+                         f"{_shown(r)}")
         if not probe["passed"]:
             lines.append(symprobe.format_probe(probe))
     cert = rep.get("certificate")
     lines.append("")
     if cert:
-        lines.append(f"equivariance certificate ({check.CHECK_FILE}): {'PASS' if cert['passed'] else 'FAIL'}")
+        lines.append(f"equivariance certificate ({check.CHECK_FILE}): {check.verdict_text(cert)}")
         for r in cert["lines"]:
-            lines.append(f"  {r['group']}: {r['line']} ({r['kind']}) {'PASS' if r['passed'] else 'FAIL'}")
+            lines.append(f"  {r['group']}: {r['line']} ({r['kind']}, {r['pairs']} pairs) {_shown(r)}")
     else:
         lines.append(f"no equivariance certificate yet: equihls check {rep['project']}")
     return "\n".join(lines)

@@ -14,7 +14,16 @@ import numpy as np
 from ..blocks import BLOCKS
 from ..fixedpoint import FixedType
 
-IP_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "ip_blocks")
+
+def _ip_dir() -> str:
+    """The IP-block headers: equihls/ip_blocks/ in an installed wheel (the data package
+    equihls.ip_blocks), else the repository's top-level ip_blocks/ (source tree, editable install)."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = (os.path.join(pkg, "ip_blocks"), os.path.join(os.path.dirname(pkg), "ip_blocks"))
+    return next((d for d in candidates if os.path.isdir(d)), candidates[-1])
+
+
+IP_DIR = _ip_dir()
 HLS_OP_PREFIX = "Equi"
 _registered = False
 
