@@ -168,13 +168,23 @@ def scope():
 
 
 def releases_outputs(fn):
-    """Decorator: run fn inside scope(), so the output lock it takes is released when it returns or raises."""
+    """Decorator: run fn inside scope(), so the output lock it takes is released when it returns or
+    raises; an OSError on DIR or its DIR.* siblings (staging, rejected; full or read-only disk)
+    becomes an EquihlsError naming the path."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         with scope():
-            return fn(*a, **kw)
+            mark = len(_local.stack)
+            try:
+                return fn(*a, **kw)
+            except OSError as e:
+                name = os.fsdecode(e.filename) if e.filename else ""
+                if name and any(os.path.realpath(name).startswith(o.real)
+                                for o in _local.stack[mark:]):
+                    raise EquihlsError(f"{name}: cannot write the project: {e.strerror or e}") from None
+                raise
     return wrapper
 
 
@@ -259,16 +269,15 @@ def _dispose(old: str, new: str, log=print):
     if moved:
         log(f"equihls: kept {len(moved)} entr{'y' if len(moved) == 1 else 'ies'} of the previous {new} that equihls "
             f"did not write: {', '.join(moved)}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(marker)
     if kept:
         dest = new + ".before-equihls"
         if os.path.lexists(dest):
             dest = f"{dest}.{os.getpid()}"
-        os.unlink(marker)
         os.rename(old, dest)
         log(f"equihls: previous entries of {new} named like project files were kept in {dest}: {', '.join(kept)}")
         return
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(marker)
     os.rmdir(old)
 
 
