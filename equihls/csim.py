@@ -81,8 +81,10 @@ def build(project_dir: str, top: str, log_path: str):
         log.write(" ".join(cmd) + "\n")
         log.flush()
         try:
+            # TMPDIR: g++'s own temporary objects stay inside the project tree, so a killed compile
+            # leaves none in /tmp (the staging tree is removed by the next compile)
             r = subprocess.run(cmd, cwd=project_dir, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
-                               preexec_fn=_die_with_parent)
+                               preexec_fn=_die_with_parent, env=dict(os.environ, TMPDIR=os.path.abspath(project_dir)))
         except subprocess.TimeoutExpired:
             raise EquihlsError(f"g++ did not finish building the C simulation of {project_dir} within {timeout:g} s "
                                f"(killed; log: {log_path}); set EQUIHLS_GXX_TIMEOUT=SECONDS to allow longer") from None
@@ -107,7 +109,8 @@ def gxx_timeout() -> float:
 
 
 def _die_with_parent():
-    """In the g++ child: get SIGKILL when the compiling process dies, so a killed compile leaves no g++."""
+    """In the g++ child: get SIGKILL when the compiling process dies, so a killed compile leaves no
+    g++ driver (its cc1plus child, if running, finishes its unit and exits; nothing links)."""
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
     except (AttributeError, OSError):
