@@ -138,6 +138,9 @@ class Output:
         then dispose of the previous tree. Raises EquihlsError if DIR became unreplaceable meanwhile."""
         check_target(self.path, self.force)
         os.unlink(os.path.join(staging, STAGING_MARKER))
+        rejected = self.real + ".rejected"
+        if os.path.isdir(rejected) and _is_staging(rejected):
+            shutil.rmtree(rejected)             # an earlier failed attempt: superseded
         if not os.path.lexists(self.real):
             os.rename(staging, self.real)
             return
@@ -150,7 +153,10 @@ class Output:
             os.rename(self.real, old)
             _write(os.path.join(old, OLD_MARKER), kind)
             os.rename(staging, self.real)
-        _dispose(old, self.real, self.log)
+        try:
+            _dispose(old, self.real, self.log)
+        except OSError as e:    # the new project is in place; the next compile retries (recover)
+            self.log(f"equihls: warning: could not remove the previous tree {old}: {e.strerror or e}")
 
 
 @contextlib.contextmanager

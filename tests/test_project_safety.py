@@ -1,5 +1,6 @@
 """The output directory is never destroyed or mixed: foreign dirs refused, recompiles swap atomically,
 killed/failed/concurrent compiles leave a consistent project, projects are byte-identical."""
+import errno
 import hashlib
 import json
 import os
@@ -237,6 +238,19 @@ def test_unwritable_output_paths_are_errors(models, tmp_path, capsys):
         assert rc == 2 and str(ro) in err
 
 
+def test_full_disk_while_writing_is_an_error(models, tmp_path, capsys, monkeypatch):
+    def full(staging, out_dir):
+        raise OSError(errno.ENOSPC, "No space left on device", os.path.join(staging, "hls4ml_config.yml"))
+    monkeypatch.setattr(pdir, "fix_hls4ml_files", full)
+    d = str(tmp_path / "p")
+    with pytest.raises(EquihlsError, match="No space left on device") as first:
+        project.compile_model(models[0], output_dir=d, n_samples=16, log=lambda *a: None)
+    assert "p.partial." in str(first.value) and not os.path.exists(d)
+    # `first` keeps the failed call's frame alive; its lock was released all the same
+    rc, err = _compile(capsys, models[0], "-o", d, *FAST)
+    assert rc == 2 and "No space left on device" in err and "hls4ml_config.yml" in err and "Traceback" not in err
+
+
 def test_hung_gxx_times_out_naming_the_log(tmp_path, monkeypatch):
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -291,6 +305,7 @@ def test_fallback_rename_install_and_recovery_after_a_kill(tmp_path, monkeypatch
     d = str(tmp_path / "p")
     _tree(d, {"equihls.json": MANIFEST, "firmware/old.h": ""})
     monkeypatch.setattr(pdir, "_exchange", lambda a, b: False)        # a filesystem without RENAME_EXCHANGE
+    _tree(d + ".rejected", {pdir.STAGING_MARKER: "rejected"})          # an earlier failure: superseded
     with pdir.scope():
         out = pdir.open_output(d, log=lambda *a: None)
         s = out.stage()
