@@ -385,27 +385,24 @@ def fix_hls4ml_files(staging: str, out_dir: str):
               "OutputPredictions": "tb_data/tb_output_predictions.dat"}
     with open(path) as f:
         lines = f.read().split("\n")
-    stamp = None
     for k, line in enumerate(lines):
-        key, _, value = line.partition(":")
+        key = line.partition(":")[0]
         if key in values and not line.startswith(" "):
             lines[k] = f"{key}: {json.dumps(values[key])}"
-        elif key == "Stamp":
-            stamp = value.strip()
-    if stamp:
-        rest = "\n".join(l for l in lines if not l.startswith("Stamp:")).encode()
-        new = hashlib.sha256(rest).hexdigest()[:len(stamp)]
-        lines = [f"Stamp: {new}" if l.startswith("Stamp:") else l for l in lines]
-        _replace_in_file(os.path.join(staging, "build_lib.sh"), f"LIB_STAMP={stamp}", f"LIB_STAMP={new}")
+    # the yml may quote the random stamp (an all-digit one): match lines, not values
+    rest = "\n".join(l for l in lines if not l.startswith("Stamp:")).encode()
+    stamp = hashlib.sha256(rest).hexdigest()[:8]
+    lines = [f'Stamp: "{stamp}"' if l.startswith("Stamp:") else l for l in lines]
     with open(path, "w") as f:
         f.write("\n".join(lines))
+    _replace_lines(os.path.join(staging, "build_lib.sh"), "LIB_STAMP=", f"LIB_STAMP={stamp}")
 
 
-def _replace_in_file(path: str, old: str, new: str):
-    """Replace a string in a text file, keeping its mode (build_lib.sh is executable)."""
+def _replace_lines(path: str, prefix: str, new: str):
+    """Replace the lines starting with prefix in a text file, keeping its mode (build_lib.sh is executable)."""
     if not os.path.exists(path):
         return
     with open(path) as f:
-        text = f.read()
+        lines = f.read().split("\n")
     with open(path, "w") as f:
-        f.write(text.replace(old, new))
+        f.write("\n".join(new if l.startswith(prefix) else l for l in lines))

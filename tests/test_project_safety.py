@@ -110,7 +110,8 @@ def base(models, tmp_path_factory):
 
 def _intact(base):
     d, snap, x, y = base
-    assert _snapshot(d) == snap
+    now = _snapshot(d)
+    assert sorted(k for k in set(now) | set(snap) if now.get(k) != snap.get(k)) == []
     assert np.array_equal(project.Project(d).run(x)[0], y)
 
 
@@ -249,6 +250,22 @@ def test_full_disk_while_writing_is_an_error(models, tmp_path, capsys, monkeypat
     # `first` keeps the failed call's frame alive; its lock was released all the same
     rc, err = _compile(capsys, models[0], "-o", d, *FAST)
     assert rc == 2 and "No space left on device" in err and "hls4ml_config.yml" in err and "Traceback" not in err
+
+
+def test_hls4ml_stamp_and_paths_are_deterministic(tmp_path):
+    """hls4ml's random stamp (quoted by its yaml when all digits) becomes one hash of the rest."""
+    results = set()
+    for k, stamp in enumerate(["3f2a9c1d", "'12345678'"]):
+        s = str(tmp_path / f"p.partial.{k}")
+        _tree(s, {"hls4ml_config.yml": f"InputData: /tmp/x/.tb/x.npy\nOutputDir: {s}\nStamp: {stamp}\nVersion: 1\n",
+                  "build_lib.sh": f"PROJECT=myproject\nLIB_STAMP={stamp.strip(chr(39))}\n"})
+        pdir.fix_hls4ml_files(s, str(tmp_path / "p"))
+        cfg, lib = open(os.path.join(s, "hls4ml_config.yml")).read(), open(os.path.join(s, "build_lib.sh")).read()
+        new = json.loads(cfg.split("Stamp: ")[1].split("\n")[0])
+        assert f"LIB_STAMP={new}\n" in lib
+        assert cfg.startswith('InputData: "tb_data/tb_input_features.dat"\nOutputDir: "' + str(tmp_path / "p") + '"')
+        results.add((cfg, lib))
+    assert len(results) == 1
 
 
 def test_hung_gxx_times_out_naming_the_log(tmp_path, monkeypatch):
