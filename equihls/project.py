@@ -67,7 +67,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     The project is built in '<dir>.partial.<pid>' under a lock and swapped in only after the
     self-check passes (equihls.project_dir); on a failed self-check it is kept as '<dir>.rejected'
     (no manifest) for inspection. An existing non-empty <dir> that is not an equihls project is
-    refused unless force (its files are then kept beside the project).
+    refused unless force (the project is then written into it; its other files are kept).
     symmetry / input_reps / output_reps / output_perm declare what `equihls check` certifies
     (they override the ONNX metadata_props equihls.symmetry etc.; see check.declare_symmetry).
     calibrate: events (.npy/.npz like samples) whose value ranges, times calib_margin, narrow the
