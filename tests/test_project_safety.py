@@ -56,9 +56,24 @@ def _compile(capsys, *args):
     return rc, capsys.readouterr().err
 
 
-def _popen(model, out, tmpdir, *extra):
+# runs the CLI with equihls.project_dir.<argv[1]> paused: it touches argv[2], then sleeps (to be killed)
+PAUSED = """import sys, time
+from equihls import cli, project_dir
+orig = getattr(project_dir, sys.argv[1])
+def paused(*a, **k):
+    open(sys.argv[2], "w").close()
+    time.sleep(60)
+    return orig(*a, **k)
+setattr(project_dir, sys.argv[1], paused)
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+def _popen(model, out, tmpdir, *extra, pause=None, flag=None):
+    """`equihls compile model -o out` in a subprocess (TMPDIR=tmpdir); pause: see PAUSED."""
     env = dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(tmpdir))
-    return subprocess.Popen([sys.executable, "-m", "equihls", "compile", model, "-o", out, *FAST, *extra],
+    head = [sys.executable, "-c", PAUSED, pause, flag] if pause else [sys.executable, "-m", "equihls"]
+    return subprocess.Popen([*head, "compile", model, "-o", out, *FAST, *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -158,22 +173,23 @@ def test_failed_recompile_keeps_previous_project(models, base, capsys):
     assert os.path.exists(os.path.join(d + ".rejected", "overflow_trace.json")) and not _staging(d)
 
 
-@pytest.mark.parametrize("point", ["hls4ml", "g++", "install"])
+@pytest.mark.parametrize("point", ["hls4ml", "g++", "before-swap", "after-swap"])
 def test_sigkill_keeps_previous_project(models, base, tmp_path, point):
-    """Kill a recompile of model b into the project of model a: before the swap a stays byte-identical;
-    a kill that lands after the atomic swap ('install') leaves a complete project of b."""
+    """SIGKILL a recompile of model b into the project of model a: up to the swap, a stays
+    byte-identical and usable; after the atomic swap the project is a complete b."""
     d = base[0]
-    pdir.recover(d)                          # earlier kills' leftovers: not what this kill left
-    p = _popen(models[1], d, tmp_path)
+    flag = str(tmp_path.parent / f"{tmp_path.name}.reached")
+    hook = {"before-swap": "_exchange", "after-swap": "_dispose"}.get(point)
+    p = _popen(models[1], d, tmp_path, pause=hook, flag=flag)
     if point == "hls4ml":                    # staging dir just created, hls4ml about to write
         assert _wait_for(lambda: _staging(d), p)
     elif point == "g++":
         assert _wait_for(lambda: any(os.path.exists(os.path.join(s, "build.log")) for s in _staging(d)), p)
         time.sleep(0.3)
-    else:
-        assert _wait_for(lambda: any(os.path.exists(os.path.join(s, "equihls.json")) for s in _staging(d)), p)
+    else:                                    # passed, paused just before / just after the exchange
+        assert _wait_for(lambda: os.path.exists(flag), p), p.communicate()
     p.send_signal(signal.SIGKILL)
-    p.wait()
+    assert p.wait() == -signal.SIGKILL
     time.sleep(0.3)
     assert not [f for f in os.listdir(tmp_path) if f.startswith("equihls_csim_")]       # no leaked .so
     assert "g++" not in _stray(d)             # the g++ driver died with it; nothing will link ...
@@ -182,8 +198,10 @@ def test_sigkill_keeps_previous_project(models, base, tmp_path, point):
         time.sleep(0.2)
     assert not _stray(d)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(("equihls", "cc"))]   # nor g++'s temp files
-    if point == "install" and _sha(os.path.join(d, "equihls_source.onnx")) == _sha(models[1]):
-        _consistent(d, models)
+    if point == "after-swap":
+        assert _consistent(d, models) == models[1]
+        pdir.recover(d)                                                   # the old tree goes
+        assert not pdir._leftovers(os.path.realpath(d)) and _consistent(d, models) == models[1]
         assert cli.main(["compile", models[0], "-o", d, *FAST]) == 0      # restore a for the other tests
     _intact(base)
     pdir.recover(d)                                                       # leftovers are ours and go
