@@ -54,7 +54,7 @@ def _cmd_compile(a):
                   accum_overrides=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
                   input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
                   output_perm=a.output_perm, calibrate=a.calibrate, calib_margin=a.calib_margin,
-                  allow_overflow=a.allow_overflow)
+                  allow_overflow=a.allow_overflow, force=a.force)
     return 0
 
 
@@ -207,6 +207,8 @@ def build_parser():
     c.add_argument("model", help="ONNX file")
     c.add_argument("--target", default="vu9p", help="FPGA target (see `equihls targets`); default vu9p")
     c.add_argument("-o", "--output", help="project directory (default hls_projects/<model>_<target>)")
+    c.add_argument("--force", action="store_true", help="write the project into an existing non-empty directory "
+                   "that is not an equihls project (its other files are kept)")
     c.add_argument("--clock-ns", type=_number(0, above=True, unit="ns"), help="clock period in ns (default: the target's)")
     c.add_argument("--input-type", default="ap_fixed<16,12>", help="type of the input port (default ap_fixed<16,12>)")
     c.add_argument("--default-type", default="ap_fixed<18,8,AP_RND>",

@@ -6,8 +6,10 @@ inputs are converted double -> input type inside C++ exactly as the hardware por
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,8 @@ MIN_EVENTS_PER_THREAD = 256
 # EQUIHLS_TRACE: compile the per-block overflow/rounding counters (active only in equihls_run_trace)
 CXXFLAGS = ["-O2", *COMMON_CXXFLAGS, "-fvisibility=hidden", "-DEQUIHLS_TRACE"]
 TRACE_FIELDS = ("values", "overflow", "rounded")
+GXX_TIMEOUT_S = 900.0           # a hung g++ fails the compile after this; env EQUIHLS_GXX_TIMEOUT overrides
+_copies = itertools.count()     # process-unique names of the private library copies (see CSim)
 
 
 def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
@@ -72,14 +76,45 @@ def build(project_dir: str, top: str, log_path: str):
     if cxx is None:
         raise EquihlsError("g++ not found: the C simulation needs g++ (apt-get install g++)")
     cmd = [cxx, *CXXFLAGS, "-Ifirmware/ap_types", "-Ifirmware", f"firmware/{top}.cpp", BRIDGE, "-o", LIB_NAME]
+    timeout = gxx_timeout()
     with open(log_path, "w") as log:
         log.write(" ".join(cmd) + "\n")
         log.flush()
-        r = subprocess.run(cmd, cwd=project_dir, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            # TMPDIR: g++'s own temporary objects stay inside the project tree, so a killed compile
+            # leaves none in /tmp (the staging tree is removed by the next compile)
+            r = subprocess.run(cmd, cwd=project_dir, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+                               preexec_fn=_die_with_parent, env=dict(os.environ, TMPDIR=os.path.abspath(project_dir)))
+        except subprocess.TimeoutExpired:
+            raise EquihlsError(f"g++ did not finish building the C simulation of {project_dir} within {timeout:g} s "
+                               f"(killed; log: {log_path}); set EQUIHLS_GXX_TIMEOUT=SECONDS to allow longer") from None
     if r.returncode != 0:
         with open(log_path) as f:
             tail = "".join(l for l in f.readlines() if "error" in l)[-3000:]
         raise EquihlsError(f"g++ failed building the C simulation of {project_dir} (log: {log_path}):\n{tail}")
+
+
+def gxx_timeout() -> float:
+    """Seconds g++ may run: EQUIHLS_GXX_TIMEOUT if set (a positive number), else GXX_TIMEOUT_S."""
+    v = os.environ.get("EQUIHLS_GXX_TIMEOUT")
+    if not v:
+        return GXX_TIMEOUT_S
+    try:
+        t = float(v)
+    except ValueError:
+        t = float("nan")
+    if not t > 0 or t == float("inf"):
+        raise EquihlsError(f"EQUIHLS_GXX_TIMEOUT must be a positive number of seconds, got '{v}'")
+    return t
+
+
+def _die_with_parent():
+    """In the g++ child: get SIGKILL when the compiling process dies, so a killed compile leaves no
+    g++ driver (its cc1plus child, if running, finishes its unit and exits; nothing links)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass
 
 
 class CSim:
@@ -89,11 +124,16 @@ class CSim:
         src = os.path.join(project_dir, LIB_NAME)
         if not os.path.exists(src):
             raise EquihlsError(f"{project_dir}: no compiled C simulation ({LIB_NAME}); re-run equihls compile")
-        # dlopen caches by path: load a private copy so a rebuilt library is really reloaded
-        fd, self._path = tempfile.mkstemp(suffix=".so", prefix="equihls_csim_")
-        os.close(fd)
-        shutil.copyfile(src, self._path)
-        self._lib = ctypes.CDLL(self._path)
+        # dlopen caches by path: load a private copy (a name never used before in this process) so a
+        # rebuilt library is really reloaded; unlink it once loaded (the mapping stays), so a killed
+        # process leaves no copy behind
+        fd, path = tempfile.mkstemp(suffix=".so", prefix=f"equihls_csim_{os.getpid()}_{next(_copies)}_")
+        try:
+            with os.fdopen(fd, "wb") as f, open(src, "rb") as s:
+                shutil.copyfileobj(s, f)
+            self._lib = ctypes.CDLL(path)
+        finally:
+            os.unlink(path)
         self.in_sizes, self.out_sizes = list(in_sizes), list(out_sizes)
 
     def run(self, *xs, n_blocks: int | None = None):
@@ -133,12 +173,6 @@ class CSim:
         else:
             self._lib.equihls_run_trace(*args, counts.ctypes.data_as(ctypes.POINTER(ctypes.c_longlong)),
                                         flags[a:].ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)), ctypes.c_int(b - a))
-
-    def __del__(self):
-        try:
-            os.unlink(self._path)
-        except Exception:
-            pass
 
 
 def check_finite(x: np.ndarray, name: str):

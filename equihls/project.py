@@ -17,6 +17,7 @@ import shutil
 import numpy as np
 
 from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, source, symprobe, targets
+from . import project_dir as pdir
 from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, OverflowDetected, SelfCheckError
 from .fixedpoint import FixedType
@@ -50,6 +51,7 @@ def _hls4ml_model(onnx_graph, cname, out_dir, target, clock_ns, input_types, x_t
     return hm
 
 
+@pdir.releases_outputs
 def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None = None,
                   clock_ns: float | None = None, input_type: str = DEFAULT_INPUT_TYPE,
                   default_type: str = DEFAULT_TYPE, weight_frac: int | None = None,
@@ -60,11 +62,13 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
                   accum_overrides: dict | None = None, symmetry: list | None = None, input_reps: list | None = None, output_reps: list | None = None,
                   output_perm: str | None = None, calibrate: str | None = None,
                   calib_margin: float = precision.DEFAULT_CALIB_MARGIN, allow_overflow: bool = False,
-                  log=print) -> dict:
+                  force: bool = False, log=print) -> dict:
     """Compile `model_path` for `target`; returns the manifest (also written to the project).
 
-    The project is built in '<dir>.partial' and renamed only after the self-check passes; on a
-    failed self-check it is kept as '<dir>.rejected' (no manifest) for inspection.
+    The project is built in '<dir>.partial.<pid>' under a lock and swapped in only after the
+    self-check passes (equihls.project_dir); on a failed self-check it is kept as '<dir>.rejected'
+    (no manifest) for inspection. An existing non-empty <dir> that is not an equihls project is
+    refused unless force (the project is then written into it; its other files are kept).
     symmetry / input_reps / output_reps / output_perm declare what `equihls check` certifies
     (they override the ONNX metadata_props equihls.symmetry etc.; see check.declare_symmetry).
     calibrate: events (.npy/.npz like samples) whose value ranges, times calib_margin, narrow the
@@ -97,6 +101,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         prec = precision.infer(g, in_types, def_t, weight_frac, type_overrides, accum_overrides,
                                calibration=ranges, calib_margin=calib_margin, **const_opts)
     out_dir = output_dir or default_output_dir(model_path, tgt.name)
+    out = pdir.open_output(out_dir, force=force, log=log)     # refuses foreign dirs; locked until return
     onnx_names = list(g.inputs)
 
     # sample events: quantised to the input type exactly as the hardware port does
@@ -113,11 +118,8 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     y_ref_raw = selfcheck.run_onnxruntime(ref_bytes, x)
 
     onnx_graph, cname = emitter.emit(g, prec)
-    partial = out_dir.rstrip("/") + ".partial"
-    for d in (partial, out_dir.rstrip("/") + ".rejected"):
-        shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(os.path.dirname(os.path.abspath(partial)), exist_ok=True)
-    tb_dir = os.path.join(os.path.dirname(os.path.abspath(partial)), f".{os.path.basename(partial)}.tb")
+    partial = out.stage()
+    tb_dir = os.path.join(partial, ".tb")
     os.makedirs(tb_dir, exist_ok=True)
     try:
         from . import twin
@@ -129,6 +131,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         hm = _hls4ml_model(onnx_graph, cname, partial, tgt, clock, {i: in_t for i in g.inputs}, x_tb, y_tb)
     finally:
         shutil.rmtree(tb_dir, ignore_errors=True)
+    pdir.fix_hls4ml_files(partial, out_dir)
     with open(os.path.join(partial, "equihls_graph.onnx"), "wb") as f:
         f.write(onnx_graph.SerializeToString())
     source.save_model(model, os.path.join(partial, check.SOURCE_MODEL))   # frontend.reference_model
@@ -190,8 +193,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
             f"counts are in {MANIFEST} under 'overflow'")
     with open(os.path.join(partial, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(partial, out_dir)
+    out.install(partial)
     t = manifest["estimate"]["total"]
     log(f"equihls: estimate: {t['dsp']} DSP, {t['lut']:,} LUT, {t['ff']:,} FF, {t['bram18']} BRAM18, latency "
         f"{t['latency_cycles']} cycles ({t['latency_ns']:.0f} ns), II {t['ii']}; details: equihls report {out_dir}")
@@ -227,11 +229,7 @@ def _selfcheck_failure(model_path: str, rep: dict, rejected: str) -> str:
 
 def _reject(partial: str, out_dir: str, report_name: str, report: dict) -> str:
     """Keep a failed build as '<dir>.rejected' (no manifest) with the report that failed it."""
-    rejected = out_dir.rstrip("/") + ".rejected"
-    os.replace(partial, rejected)
-    with open(os.path.join(rejected, report_name), "w") as f:
-        json.dump(report, f, indent=1, sort_keys=True)
-    return rejected
+    return pdir.reject(partial, out_dir, report_name, report)
 
 
 def _save_npz(path: str, arrays: dict):
@@ -283,6 +281,8 @@ class Project:
 
     def __init__(self, project_dir: str):
         path = os.path.join(project_dir, MANIFEST)
+        if not os.path.exists(path):
+            pdir.recover(project_dir)   # a compile killed while installing the project leaves it beside
         if not os.path.exists(path):
             raise EquihlsError(f"{project_dir}: not an equihls project (no {MANIFEST}); run equihls compile first")
         with open(path) as f:
