@@ -45,6 +45,13 @@ def zoo_compiled(tmp_path_factory):
     return get
 
 
+def staging_leftovers(out: str) -> list:
+    """Siblings of project dir `out` that a compile stages or rejects into ('out.partial.<pid>',
+    'out.rejected*', 'out.old.<pid>'): none may remain after a refused compile."""
+    parent, base = os.path.dirname(os.path.abspath(out)), os.path.basename(os.path.abspath(out))
+    return sorted(n for n in os.listdir(parent) if n.startswith(base + ".")) if os.path.isdir(parent) else []
+
+
 def exact_line(rep, group):
     """The exact (bit-identity) line of `group` in a certificate report."""
     return next(r for r in rep["lines"] if r["group"] == group and r["kind"] == "exact")

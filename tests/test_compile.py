@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 from equihls import project
 from equihls.errors import EquihlsError, InputError, ModelError, UnsupportedNodeError
 from models import compile_zoo
-from tests.conftest import MODEL, ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, SAMPLES, staging_leftovers
 QUIET = dict(log=lambda *a: None)
 
 
@@ -136,7 +136,7 @@ def test_refusal_names_node_and_leaves_no_project(tmp_path):
     out = str(tmp_path / "proj")
     with pytest.raises(UnsupportedNodeError, match="Exp 'my_exp'"):
         project.compile_model(p, output_dir=out, **QUIET)
-    assert not os.path.exists(out) and not os.path.exists(out + ".partial")
+    assert not os.path.exists(out) and staging_leftovers(out) == []
 
 
 def test_refusal_of_non_gram_matmul(tmp_path):

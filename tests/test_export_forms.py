@@ -21,6 +21,7 @@ from equihls.onnx_ops import attach_functions, make_scalar_products_node, scalar
 from equihls.project import compile_model
 from equihls.torch_ops import export as eq_export
 from equihls.torch_ops import scalar_products
+from tests.conftest import staging_leftovers
 
 N = 4
 MINKOWSKI = (1, -1, -1, -1)
@@ -136,7 +137,7 @@ def test_form_compiles_to_scalar_products(tmp_path, form, d, metric, expected):
     assert sps[0]["inputs"] == [man["inputs"][0]["onnx_name"]]
     assert "metric" in sps[0]["attrs"], f"manifest node lost its metric: {sps[0]}"
     assert tuple(sps[0]["attrs"]["metric"]) == tuple(expected)
-    assert not os.path.exists(out + ".partial") and not os.path.exists(out + ".rejected")
+    assert staging_leftovers(out) == []
 
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -192,8 +193,7 @@ def test_refused_with_node_name_and_no_output(tmp_path, name, cls, n_in, op):
     msg = str(ei.value)
     assert op in msg and culprits[0].name in msg, msg
     assert ei.value.op_type == op and ei.value.node_name == culprits[0].name
-    for d in (out, out + ".partial", out + ".rejected"):
-        assert not os.path.exists(d), d
+    assert not os.path.exists(out) and staging_leftovers(out) == []
     assert set(os.listdir(tmp_path)) == before
 
 
