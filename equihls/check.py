@@ -125,29 +125,7 @@ def declare_symmetry(metadata: dict, inputs: list, outputs: list, groups: list |
     spec = _merged(declared, *(listed(v) for v in (groups, input_reps, output_reps)), output_perm)
     if not spec["groups"] and not spec["input_reps"] and not spec["output_reps"]:
         return None
-    spec = _completed(spec, inputs, outputs)
-    _refuse_trivial_action(spec, inputs)
-    return spec
-
-
-# spatial groups and the last-axis size of the vectors they act on
-SPATIAL_GROUPS = {"so3": 3, "o3": 3, "lorentz": 4, "o13": 4}
-
-
-def _refuse_trivial_action(spec: dict, inputs: list):
-    """Refuse a spatial group that acts on no input (every input representation is scalar, as a
-    [B, 8] input defaults to): its certificate would pass whatever the firmware does.
-    inputs: (name, per-event shape) pairs."""
-    if any(G.Rep(r).kind != "scalar" for r in spec["input_reps"]):
-        return
-    for gname in spec["groups"]:
-        if gname in SPATIAL_GROUPS:
-            ports = ", ".join(f"'{n}' (per-event shape {list(s)}, representation '{r}')"
-                              for (n, s), r in zip(inputs, spec["input_reps"]))
-            need = ("four-vectors (a last axis of 4: 4vec) or Lorentz irreps" if SPATIAL_GROUPS[gname] == 4 else
-                    "3-vectors (a last axis of 3: 3vec) or O(3) irreps")
-            raise EquihlsError(f"group '{gname}' acts on no input: {ports}; it needs {need}. Declare the inputs' "
-                               f"representations (--input-rep) or drop '{gname}' from the symmetry")
+    return _completed(spec, inputs, outputs)    # validate_symmetry refuses groups that move no input
 
 
 def validate_symmetry(spec: dict, inputs: list, outputs: list):

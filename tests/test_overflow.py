@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from equihls import project
-from equihls.errors import OverflowDetected
+from equihls.errors import OverflowDetected, SelfCheckError
 from equihls.fixedpoint import FixedType
 from equihls.onnx_ops import attach_functions, make_scalar_products_node
 from tests.conftest import ROOT
@@ -165,8 +165,9 @@ def test_inferred_integer_width_is_tight(tmp_path, kind):
         project.compile_model(path, output_dir=str(tmp_path / "narrow"), input_type=t.cpp(), samples=samples,
                               type_overrides={"y": narrow}, **QUIET)
     assert os.path.exists(tmp_path / "narrow.rejected" / "overflow_trace.json")
+    # kept on purpose although its wrapped outputs do not compute the model (--fidelity-rms)
     m2 = project.compile_model(path, output_dir=str(tmp_path / "narrow"), input_type=t.cpp(), samples=samples,
-                               type_overrides={"y": narrow}, allow_overflow=True, **QUIET)
+                               type_overrides={"y": narrow}, allow_overflow=True, fidelity_rms=1e9, **QUIET)
     c = m2["overflow"]["tensors"]["y"]
     assert c["overflow"] > 0 and c["user_override"]
     assert c["overflow"] == m2["self_check"]["overflow"]["y"]    # traced C-sim == numpy twin
@@ -205,8 +206,10 @@ def test_calibration_narrows_types_and_violations_are_caught(tmp_path):
     # calibrated on events 16x smaller: the samples leave the calibrated range
     with pytest.raises(OverflowDetected, match="allow-overflow"):
         project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, **kw)
+    with pytest.raises(SelfCheckError, match="does not compute the float model"):   # saturated: wrong outputs
+        project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, allow_overflow=True, **kw)
     m = project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small,
-                              allow_overflow=True, **kw)
+                              allow_overflow=True, fidelity_rms=1e9, **kw)
     g = m["overflow"]["tensors"]["gram"]
     assert g["overflow"] > 0 and g["calibrated"]
     assert width(m, "gram") < width(same, "gram")
