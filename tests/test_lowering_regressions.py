@@ -24,7 +24,8 @@ def _save(path, nodes, inits, x_shape, outs):
     graph = helper.make_graph(
         nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *x_shape])],
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", *s]) for o, s in outs],
-        initializer=[numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in inits.items()])
+        initializer=[numpy_helper.from_array(np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f" else None), k)
+                     for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -100,3 +101,18 @@ def test_outputs_follow_the_onnx_output_order(tmp_path):
     tw = twin_outputs(g, prec, {"x": x_q})
     np.testing.assert_allclose(tb[0], np.concatenate([tw["y"][0].ravel(), tw["h"][0].ravel()]), rtol=0, atol=1e-9)
     assert tb.shape == (64, 2 * N * K)
+
+
+def test_reshape_into_a_gram_matrix_is_kept(tmp_path):
+    """Found by tests/test_fuzz.py: Reshape [B,2] -> [B,1,2] in front of the Gram Einsum is an
+    identity route in flat memory; eliding it handed ScalarProducts a rank-2 input and emit()
+    crashed (ValueError: not enough values to unpack). The route stays; C-sim follows ONNX Runtime."""
+    path = _save(str(tmp_path / "m.onnx"),
+                 [helper.make_node("Reshape", ["x", "s"], ["r"]),
+                  helper.make_node("Einsum", ["r", "r"], ["y"], equation="bid,bjd->bij")],
+                 {"s": np.array([-1, 1, 2], dtype=np.int64)}, [2], [("y", [1, 1])])
+    m, out, g, prec, xs = _compile(tmp_path, path, (2,))
+    assert [n["op"] for n in m["nodes"]] == ["Route", "ScalarProducts"]
+    rep = check_project(out, path, g, prec, xs)["y"]
+    assert rep["twin_mismatches"] == 0
+    assert rep["fidelity"]["passed"], rep["fidelity"]
