@@ -23,6 +23,11 @@ class UnsupportedNodeError(EquihlsError):
         super().__init__(f"{node.op} '{node.name}': {reason}")
 
 
+class TypeWidthError(EquihlsError, ValueError):
+    """A tensor's exact fixed-point type is wider than equihls supports (names the node). Also a
+    ValueError, as it was before it became an EquihlsError."""
+
+
 class InputError(EquihlsError):
     """Input data are malformed: NaN/Inf, wrong shape, unreadable file."""
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from .blocks import block_for
 from .blocks.base import mag, round_error
+from .errors import TypeWidthError
 from .fixedpoint import FixedType, exact_type
 
 MAX_WIDTH = 96
@@ -192,7 +193,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
                 o = narrowed_t
                 calibrated[out] = {"lo": lo_c, "hi": hi_c, "margin": calib_margin}
         if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
-            raise ValueError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
+            raise TypeWidthError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
                              f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,

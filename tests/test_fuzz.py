@@ -66,6 +66,7 @@ class Spec:
     input_types: dict
     outputs: list
     shapes: dict
+    seed: int | None = None   # build(seed) rebuilds this model
 
     def model(self) -> onnx.ModelProto:
         """The ONNX model (opset 17, dynamic batch axis)."""
@@ -85,7 +86,7 @@ class Spec:
         return out
 
     def __str__(self) -> str:
-        lines = [f"inputs: " + ", ".join(f"{n}[batch,{','.join(map(str, s))}] {self.input_types[n]}"
+        lines = [f"build({self.seed}): inputs: " + ", ".join(f"{n}[batch,{','.join(map(str, s))}] {self.input_types[n]}"
                                          for n, s in self.inputs.items())]
         for n in self.nodes:
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
@@ -372,7 +373,7 @@ def build(seed: int) -> Spec:
     leaves = [t for t in b.runtime[:-1] if t not in b.inputs and t not in read]
     outputs = [b.runtime[-1]] + [leaves[k] for k in b.rng.permutation(len(leaves))[:b.int(0, 2)]]
     outputs = [outputs[k] for k in b.rng.permutation(len(outputs))]
-    return Spec(b.nodes, b.inits, dict(b.inputs), {n: in_type for n in b.inputs}, outputs, dict(b.shapes))
+    return Spec(b.nodes, b.inits, dict(b.inputs), {n: in_type for n in b.inputs}, outputs, dict(b.shapes), seed)
 
 
 def graphs():
