@@ -194,7 +194,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int = 12,
                 calibrated[out] = {"lo": lo_c, "hi": hi_c, "margin": calib_margin}
         if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
             raise TypeWidthError(f"{node.op} '{node.name}': exact type needs {max(a.width, o.width)} bits "
-                             f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
+                                 f"(> {MAX_WIDTH}); narrow the input type or override this tensor's type")
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
                      calibrated, quantized)
