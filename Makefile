@@ -11,7 +11,7 @@ DEMO_INPUT   := ap_fixed<18,12,AP_RND,AP_SAT>
 JETS_PER_CLASS ?= 5000
 DATA         := data/pythia_jets_16.npz
 
-.PHONY: install test demo clean benchmark data evaluate keras-model
+.PHONY: install test demo clean benchmark data evaluate keras-model fuzz
 
 install: $(STAMP)
 
@@ -27,6 +27,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: install
 	$(PY) -m pytest -q
+
+# the property-based fuzz test with many more examples than CI's (tests/test_fuzz.py; ~15 s each)
+FUZZ_EXAMPLES ?= 200
+FUZZ_SEED     ?= 12
+fuzz: install
+	EQUIHLS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EQUIHLS_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -q tests/test_fuzz.py
 
 demo: install
 	$(VENV)/bin/equihls compile $(DEMO_MODEL) --target vu9p --input-type '$(DEMO_INPUT)' --samples $(DEMO_SAMPLES) -o $(DEMO_DIR)

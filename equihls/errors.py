@@ -29,6 +29,11 @@ class OptionError(EquihlsError, ValueError):
     (also a ValueError, so callers of the library API that catch ValueError keep working)."""
 
 
+class TypeWidthError(ModelError, ValueError):
+    """A tensor's exact fixed-point type is wider than equihls supports (names the node and what
+    can help). Also a ValueError, as it was before it became an EquihlsError."""
+
+
 class InputError(EquihlsError):
     """Input data are malformed: NaN/Inf, wrong shape, unreadable file."""
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .blocks import block_for
 from .blocks.base import mag, round_error
-from .errors import ModelError, OptionError
+from .errors import ModelError, OptionError, TypeWidthError
 from .fixedpoint import FixedType, exact_type
 
 MAX_WIDTH = 96
@@ -279,7 +279,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
                 o = narrowed_t
                 calibrated[out] = {"lo": lo_c, "hi": hi_c, "margin": calib_margin}
         if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
-            raise ModelError(_too_wide(g, node, a, o, types, blk.accumulates))
+            raise TypeWidthError(_too_wide(g, node, a, o, types, blk.accumulates))
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
                      calibrated, quantized, weight_bits, rounded)

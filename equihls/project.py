@@ -36,7 +36,9 @@ def default_output_dir(model_path: str, target: str) -> str:
     return os.path.join("hls_projects", f"{stem}_{target}")
 
 
-def _hls4ml_model(onnx_graph, cname, out_dir, target, clock_ns, input_types, x_tb, y_tb):
+def _hls4ml_model(onnx_graph, cname, out_dir, target, clock_ns, input_types, x_tb, y_tb, outputs):
+    """Convert the emitted equihls graph with hls4ml and write the project. `outputs`: the graph's
+    output tensors in ONNX order, which the top function's output ports must follow."""
     import hls4ml
 
     extension.register()
@@ -47,6 +49,11 @@ def _hls4ml_model(onnx_graph, cname, out_dir, target, clock_ns, input_types, x_t
             onnx_graph, output_dir=out_dir, project_name=TOP, backend="Vitis", part=target.part,
             clock_period=clock_ns, io_type="io_parallel", hls_config=cfg, write_weights_txt=False,
             input_data_tb=x_tb, output_data_tb=y_tb)
+        # hls4ml orders output ports by the node that writes them, not by the graph's output list
+        want = [cname[o] for o in outputs]
+        if sorted(hm.outputs) != sorted(want):
+            raise EquihlsError(f"internal error: hls4ml outputs {hm.outputs} are not the graph outputs {want}")
+        hm.outputs = want
         hm.write()
     return hm
 
@@ -125,10 +132,13 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
         from . import twin
         y_twin = twin.predict(g, prec, x_q)
         x_tb, y_tb = os.path.join(tb_dir, "x.npy"), os.path.join(tb_dir, "y.npy")
-        first = g.inputs[0]
-        np.save(x_tb, x_q[first].reshape(x_q[first].shape[0], -1))
-        np.save(y_tb, y_twin[g.outputs[0]])
-        hm = _hls4ml_model(onnx_graph, cname, partial, tgt, clock, {i: in_t for i in g.inputs}, x_tb, y_tb)
+        # one row per event: every input (resp. output) flattened, concatenated in graph order, as
+        # the hls4ml testbench reads them
+        n_ev = x_q[g.inputs[0]].shape[0]
+        np.save(x_tb, np.concatenate([x_q[i].reshape(n_ev, -1) for i in g.inputs], axis=1))
+        np.save(y_tb, np.concatenate([y_twin[o].reshape(n_ev, -1) for o in g.outputs], axis=1))
+        hm = _hls4ml_model(onnx_graph, cname, partial, tgt, clock, {i: in_t for i in g.inputs}, x_tb, y_tb,
+                           g.outputs)
     finally:
         shutil.rmtree(tb_dir, ignore_errors=True)
     pdir.fix_hls4ml_files(partial, out_dir)

@@ -15,6 +15,13 @@ def _dense(g, node, x, w, b=None):
     return True
 
 
+def _last_axis_bias(c: np.ndarray, cout: int) -> bool:
+    """True when constant c broadcasts along the last axis only: shape [], [1], [cout], [1, cout],
+    [1, 1, cout], ... A [N, 1] (or [N, cout]) constant varies along another axis, so it is not a
+    bias of the Dense and must stay a separate Add."""
+    return c.ndim == 0 or (all(d == 1 for d in c.shape[:-1]) and c.shape[-1] in (1, cout))
+
+
 def lower_gemm(g) -> bool:
     """Gemm(A, B const, C const) -> Dense(A, alpha * B', beta * C)."""
     changed = False
@@ -30,7 +37,7 @@ def lower_gemm(g) -> bool:
         w = w * node.attrs.get("alpha", 1.0)
         if c is not None:
             c = np.asarray(c, dtype=np.float64) * node.attrs.get("beta", 1.0)
-            if c.size not in (1, w.shape[1]):
+            if not _last_axis_bias(c, w.shape[1]):
                 continue
         changed |= _dense(g, node, node.inputs[0], w, None if c is None else c.reshape(-1))
     return changed
@@ -62,7 +69,7 @@ def fuse_bias_into_dense(g) -> bool:
                 continue
             cout = g.shapes[dense.inputs[1]][1]
             c = np.asarray(c, dtype=np.float64)
-            if not (c.size in (1, cout) and (c.ndim == 0 or c.shape[-1] in (1, cout))):
+            if not _last_axis_bias(c, cout):
                 continue
             if np.broadcast_shapes(c.shape, g.shapes[a]) != g.shapes[a]:
                 continue

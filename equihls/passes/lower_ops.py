@@ -19,6 +19,7 @@ BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Max": "max", "Min": "min"}
 ROUTING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "Expand", "Tile",
            "Concat", "Split"}
 OPSET = 17
+SHAPE_READERS = {"ScalarProducts"}   # blocks that take more than the size from their input's shape
 
 
 def eltwise_node(g, name, inputs, out, op, pow2=False):
@@ -37,11 +38,16 @@ def is_pow2(c) -> bool:
 def elide_identity_routes(g) -> bool:
     """Drop Route nodes that copy their input unchanged (Reshape/Unsqueeze in flat memory).
 
-    A Route that writes a graph output is kept, so output names and shapes stay as in the model.
+    A Route that writes a graph output is kept, so output names and shapes stay as in the model,
+    and so is one that reshapes the input of a block reading its input's shape (ScalarProducts
+    takes [N, D] from it; every other block works on flat sizes and index tables).
     """
     changed = False
     for node in list(g.nodes):
         if node.op != "Route" or not node.is_equihls or node.outputs[0] in g.outputs:
+            continue
+        if g.shapes[node.inputs[0]] != g.shapes[node.outputs[0]] and \
+                any(c.op in SHAPE_READERS for c in g.consumers(node.outputs[0])):
             continue
         src = np.asarray(node.attrs["src"])
         if len(src) == g.size(node.inputs[0]) and np.array_equal(src, np.arange(len(src))):
