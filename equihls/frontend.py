@@ -7,7 +7,6 @@ chains written by exporters for dynamic batch) folds to constants.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import onnx

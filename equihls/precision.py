@@ -31,7 +31,7 @@ import numpy as np
 
 from .blocks import block_for
 from .blocks.base import mag, round_error
-from .errors import ModelError, OptionError, TypeWidthError
+from .errors import OptionError, TypeWidthError
 from .fixedpoint import FixedType, exact_type
 
 MAX_WIDTH = 96
