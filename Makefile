@@ -64,6 +64,7 @@ benchmark: install
 	$(PY) benchmarks/bench_cg.py
 	$(PY) benchmarks/bench_estimates.py
 	$(PY) benchmarks/bench_rtl_crosscheck.py
+	$(PY) benchmarks/bench_input_grid.py
 
 clean:
 	rm -rf $(VENV) hls_projects/*/ .pytest_cache

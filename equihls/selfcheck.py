@@ -260,6 +260,11 @@ def _hint(g, prec, node, ty, scale: float, max_rel_rms: float) -> dict:
     if rounded:
         return {"cause": f"constant '{rounded[0]}' lost its precision ({prec.rounded_consts[rounded[0]]})",
                 "hint": "raise --weight-bits (or drop --allow-weight-rounding)"}
+    if node.op == "LUT" and node.attrs.get("func") in ("sigmoid", "tanh"):
+        from .blocks.lut import UNIFORM_STEP_BITS
+        return {"cause": f"the {node.attrs['func']} table samples its input every 2^-{UNIFORM_STEP_BITS}, coarse "
+                         f"against how little this tensor varies",
+                "hint": "a model whose table inputs vary more, or a larger --fidelity-rms"}
     exact = ty.frac >= prec.acc_frac[node.name] and t not in prec.overridden
     read_inputs = [i for i in node.inputs if i in g.inputs]
     if exact and read_inputs:
