@@ -119,14 +119,14 @@ def test_reshape_into_a_gram_matrix_is_kept(tmp_path):
 
 
 def test_too_wide_type_is_an_equihls_error(tmp_path):
-    """Found probing the fuzz property: five products with 9999.7 on an ap_fixed<20,20> input need
-    110 bits; the compile raised a bare ValueError (the API promises EquihlsError, naming the node).
-    Fails before g++."""
+    """Found probing the fuzz property: five exact products with a large integer on an
+    ap_fixed<20,20> input need more than 96 bits; the compile raised a bare ValueError (the API
+    promises EquihlsError, naming the node). Fails before g++."""
     from equihls.errors import EquihlsError
 
     nodes = [helper.make_node("Mul", [f"t{k - 1}" if k else "x", "c"], [f"t{k}" if k < 4 else "y"], name=f"mul{k}")
              for k in range(5)]
-    path = _save(str(tmp_path / "m.onnx"), nodes, {"c": np.array(9999.7)}, [2], [("y", [2])])
-    with pytest.raises(EquihlsError, match="Eltwise 'mul4': exact type needs 110 bits"):
+    path = _save(str(tmp_path / "m.onnx"), nodes, {"c": np.array(99999.0)}, [2], [("y", [2])])
+    with pytest.raises(EquihlsError, match=r"Eltwise 'mul4': its exact result needs 105 bits \(> 96\)"):
         project.compile_model(path, output_dir=str(tmp_path / "p"), input_type="ap_fixed<20,20>", log=lambda *a: None)
     assert not os.path.exists(tmp_path / "p")
