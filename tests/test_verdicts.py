@@ -42,7 +42,7 @@ def _probe_of(path, in_type, types, x, spec=None):
     passes.run_all(g)
     t = FixedType.parse(in_type)
     prec = precision.infer(g, {i: t for i in g.inputs}, FixedType.parse(project.DEFAULT_TYPE),
-                           project.DEFAULT_WEIGHT_FRAC, {k: FixedType.parse(v) for k, v in types.items()}, None)
+                           None, {k: FixedType.parse(v) for k, v in types.items()}, None)
     return symprobe.probe(g, prec, sym, {g.inputs[0]: t.quantize(x)})
 
 
