@@ -17,7 +17,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from equihls import check, project  # noqa: E402
+from equihls.verify import check  # noqa: E402
+from equihls import project
 from models import ZOO, compile_zoo  # noqa: E402
 from models.common import load_pythia_jets  # noqa: E402
 

@@ -16,7 +16,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from equihls import project, selfcheck  # noqa: E402
+from equihls import project  # noqa: E402
+from equihls.verify import selfcheck
 from models import ZOO, compile_zoo  # noqa: E402
 from models.common import auc, load_pythia_jets, rejection_at  # noqa: E402
 

@@ -12,10 +12,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from equihls import estimate, frontend, passes, precision, targets  # noqa: E402
-from equihls.fixedpoint import FixedType  # noqa: E402
+from equihls.report import estimate  # noqa: E402
+from equihls.frontend import onnx_import as frontend
+from equihls import passes, targets
+from equihls.precision import infer as precision
+from equihls.ir.fixedpoint import FixedType  # noqa: E402
 from equihls.project import DEFAULT_TYPE  # noqa: E402
-from equihls.onnx_ops import attach_functions, make_scalar_products_node  # noqa: E402
+from equihls.ops.onnx_ops import attach_functions, make_scalar_products_node  # noqa: E402
 from models import ZOO  # noqa: E402
 
 TARGET = targets.get("vu9p")

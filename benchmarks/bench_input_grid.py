@@ -13,9 +13,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from equihls import quant, selfcheck  # noqa: E402
-from equihls.fixedpoint import FixedType  # noqa: E402
-from equihls.source import read_model  # noqa: E402
+from equihls.frontend import qonnx_quant as quant  # noqa: E402
+from equihls.verify import selfcheck
+from equihls.ir.fixedpoint import FixedType  # noqa: E402
+from equihls.frontend.source import read_model  # noqa: E402
 from models import ZOO  # noqa: E402
 
 N_EVENTS = 512

@@ -22,8 +22,8 @@ DEBUG_ENV = "EQUIHLS_DEBUG"
 
 def _user_type(text: str, option: str, allow_negative_frac: bool = False):
     """A type string given on the command line, checked (fixedpoint.parse_user_type)."""
-    from .fixedpoint import parse_user_type
-    from .precision import MAX_WIDTH
+    from .ir.fixedpoint import parse_user_type
+    from .precision.infer import MAX_WIDTH
 
     return parse_user_type(text, option, MAX_WIDTH, allow_negative_frac)
 
@@ -64,7 +64,7 @@ def _split(v):
 
 
 def _cmd_check(a):
-    from . import check
+    from .verify import check
     from .project import Project
 
     p = Project(a.project)
@@ -121,8 +121,8 @@ def _read_input(spec: str, ports: list) -> list:
 
 
 def _cmd_csim(a):
-    from .csim import range_report
-    from .overflow import format_trace
+    from .backend.csim import range_report
+    from .verify.overflow import format_trace
     from .project import Project
 
     p = Project(a.project)
@@ -153,7 +153,7 @@ def _cmd_csim(a):
 
 
 def _cmd_report(a):
-    from . import report
+    from .report import summary as report
     from .project import Project
 
     rep = report.collect(Project(a.project))
@@ -196,7 +196,7 @@ def _number(low: float, high: float | None = None, *, above: bool = False, integ
 
 
 def build_parser():
-    from .precision import MAX_WIDTH
+    from .precision.infer import MAX_WIDTH
 
     ap = _Parser(prog="equihls", description="Compile equivariant neural networks (ONNX) into "
                                  "fixed-point HLS firmware for trigger FPGAs, with bit-accurate C simulation.")

@@ -16,13 +16,17 @@ import shutil
 
 import numpy as np
 
-from . import __version__, check, estimate, frontend, overflow, passes, precision, quant, selfcheck, source, symprobe, targets
-from . import project_dir as pdir
-from .csim import CSim, build as build_csim, check_finite, range_report, write_bridge
+from . import __version__, passes, targets
+from .verify import check, overflow, selfcheck, probe as symprobe
+from .report import estimate
+from .frontend import onnx_import as frontend, qonnx_quant as quant, source
+from .precision import infer as precision
+from .backend import staging as pdir
+from .backend.csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, OverflowDetected, SelfCheckError
-from .fixedpoint import FixedType
-from .hls import emit as emitter
-from .hls import extension
+from .ir.fixedpoint import FixedType
+from .backend import emit as emitter
+from .backend import extension
 
 MANIFEST = "equihls.json"
 TOP = "myproject"
@@ -131,7 +135,7 @@ def compile_model(model_path: str, target: str = "vu9p", output_dir: str | None 
     tb_dir = os.path.join(partial, ".tb")
     os.makedirs(tb_dir, exist_ok=True)
     try:
-        from . import twin
+        from .blocks import twin
         y_twin = twin.predict(g, prec, x_q)
         x_tb, y_tb = os.path.join(tb_dir, "x.npy"), os.path.join(tb_dir, "y.npy")
         # one row per event: every input (resp. output) flattened, concatenated in graph order, as

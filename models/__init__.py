@@ -51,7 +51,7 @@ def compile_zoo(name: str, output_dir: str, samples: str | None = None, log=prin
     into `output_dir`; `samples` (npz with ``x``) defaults to the entry's shipped samples.
     Further keyword options go to :func:`equihls.project.compile_model`. Returns the manifest."""
     from equihls import project
-    from equihls.fixedpoint import FixedType
+    from equihls.ir.fixedpoint import FixedType
 
     spec = ZOO[name]
     return project.compile_model(spec["onnx"], target="vu9p", output_dir=output_dir,

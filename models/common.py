@@ -349,7 +349,7 @@ def export_equihls(model: nn.Module, x_example: np.ndarray, path: Path, metadata
     """``equihls.torch_ops.export`` (opset 17 + equihls functions) of `model` in eval mode with
     input ``x`` [batch, ...] and output `output_name` [batch, ...] (dynamic batch), then
     :func:`finish_onnx`; returns the ModelProto."""
-    from equihls.torch_ops import export
+    from equihls.ops.torch_ops import export
 
     model.eval()
     om = export(model, (torch.from_numpy(x_example),), str(path), input_names=["x"],
@@ -507,7 +507,7 @@ def float_onnx_session(path: Path):
     import onnx
     import onnxruntime as ort
 
-    from equihls.quant import standard_ops
+    from equihls.frontend.qonnx_quant import standard_ops
     so = ort.SessionOptions()
     so.log_severity_level = 3
     return ort.InferenceSession(standard_ops(onnx.load(str(path))).SerializeToString(), so,

@@ -8,12 +8,13 @@ import subprocess
 
 import numpy as np
 
-from equihls import precision, twin
+from equihls.precision import infer as precision
+from equihls.blocks import twin
 from equihls.blocks import block_for
 from equihls.blocks.base import size
-from equihls.csim import COMMON_CXXFLAGS
-from equihls.hls.emit import block_context
-from equihls.hls.extension import IP_DIR
+from equihls.backend.csim import COMMON_CXXFLAGS
+from equihls.backend.emit import block_context
+from equihls.backend.extension import IP_DIR
 from equihls.ir import Graph, Node
 
 AP_TYPES = os.path.join(os.path.dirname(__import__("hls4ml").__file__), "templates", "vivado", "ap_types")

@@ -74,7 +74,7 @@ def capture_precision():
     """While active, records the (graph, Precision) of every equihls.precision.infer call, so a test
     can run the numpy twin of exactly what compile_model built. Yields a list; the last entry is
     the final result."""
-    from equihls import precision
+    from equihls.precision import infer as precision
 
     seen, orig = [], precision.infer
 
@@ -92,7 +92,7 @@ def capture_precision():
 
 def twin_outputs(g, prec, xs: dict) -> dict:
     """Numpy twin of the compiled graph on raw float inputs (converted as the input port does)."""
-    from equihls import twin
+    from equihls.blocks import twin
 
     return twin.predict(g, prec, xs)
 

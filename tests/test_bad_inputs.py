@@ -13,8 +13,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from equihls import cli, frontend
-from equihls.fixedpoint import FixedType
+from equihls import cli
+from equihls.frontend import onnx_import as frontend
+from equihls.ir.fixedpoint import FixedType
 from tests.conftest import MODEL, ROOT
 
 VI = helper.make_tensor_value_info
@@ -346,7 +347,7 @@ def test_broken_pipe_on_stdout_is_quiet(unusual):
 
 def test_onnxruntime_refusal_is_a_model_error():
     from equihls.errors import ModelError
-    from equihls.selfcheck import run_onnxruntime
+    from equihls.verify.selfcheck import run_onnxruntime
 
     with pytest.raises(ModelError, match="ONNX Runtime cannot load the model"):
         run_onnxruntime(b"not a model", {})

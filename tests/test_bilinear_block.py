@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 
 from equihls.blocks import block_for
-from equihls.blocks.bilinear import (_bilinear_range, dense_multiplier_count, is_pow2, multiplier_count,
-                                     sparse_plan)
-from equihls.fixedpoint import FixedType
-from equihls.hls.emit import block_context
-from equihls.irreps import cg, simplest_scale
-from equihls.lorentz_irreps import ETA, cg_lorentz
+from equihls.blocks.bilinear import _bilinear_range, dense_multiplier_count, is_pow2, multiplier_count, sparse_plan
+from equihls.ir.fixedpoint import FixedType
+from equihls.backend.emit import block_context
+from equihls.symmetry.o3 import cg, simplest_scale
+from equihls.symmetry.lorentz import ETA, cg_lorentz
 from tests.blockharness import Case, build, run_case
 
 RNG = np.random.default_rng(2718)

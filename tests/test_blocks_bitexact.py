@@ -4,7 +4,7 @@ import pytest
 
 from equihls.blocks import block_for
 from equihls.blocks.eltwise import broadcast_tables
-from equihls.fixedpoint import FixedType
+from equihls.ir.fixedpoint import FixedType
 from tests.blockharness import Case, build, run_case
 
 RNG = np.random.default_rng(1234)

@@ -11,9 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from equihls import check, project  # noqa: E402
+from equihls.verify import check  # noqa: E402
+from equihls import project
 from equihls.errors import EquihlsError  # noqa: E402
-from equihls.torch_ops import export, scalar_products  # noqa: E402
+from equihls.ops.torch_ops import export, scalar_products  # noqa: E402
 from tests.conftest import MODEL, ROOT, SAMPLES  # noqa: E402
 
 QUIET = dict(log=lambda *a: None)

@@ -5,11 +5,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from equihls import estimate, frontend, passes, precision, targets
+from equihls.report import estimate
+from equihls.frontend import onnx_import as frontend
+from equihls import passes, targets
+from equihls.precision import infer as precision
 from equihls.blocks.bilinear import multiplier_count
-from equihls.fixedpoint import FixedType
-from equihls.irreps import cg
-from equihls.onnx_ops import attach_functions, make_scalar_products_node, make_tensor_product_node
+from equihls.ir.fixedpoint import FixedType
+from equihls.symmetry.o3 import cg
+from equihls.ops.onnx_ops import attach_functions, make_scalar_products_node, make_tensor_product_node
 from tests.test_overflow import _save_model
 
 DEF = FixedType.parse("ap_fixed<18,8,AP_RND>")

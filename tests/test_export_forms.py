@@ -15,12 +15,12 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from equihls import frontend
+from equihls.frontend import onnx_import as frontend
 from equihls.errors import UnsupportedNodeError
-from equihls.onnx_ops import attach_functions, make_scalar_products_node, scalar_products_function
+from equihls.ops.onnx_ops import attach_functions, make_scalar_products_node, scalar_products_function
 from equihls.project import compile_model
-from equihls.torch_ops import export as eq_export
-from equihls.torch_ops import scalar_products
+from equihls.ops.torch_ops import export as eq_export
+from equihls.ops.torch_ops import scalar_products
 from tests.conftest import staging_leftovers
 
 N = 4

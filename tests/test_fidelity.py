@@ -7,9 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from equihls import precision, project
+from equihls.precision import infer as precision
+from equihls import project
 from equihls.errors import PrecisionError, SelfCheckError
-from equihls.fixedpoint import FixedType
+from equihls.ir.fixedpoint import FixedType
 from models.common import auc as roc_auc
 from tests.conftest import SAMPLES
 
@@ -194,7 +195,7 @@ def test_faithful_mlp_passes_with_small_weights(tmp_path):
 
 def test_fidelity_criterion_on_synthetic_outputs():
     """fidelity() on hand-made outputs: constant firmware, noise and a faithful copy."""
-    from equihls import selfcheck
+    from equihls.verify import selfcheck
 
     class G:
         outputs = ["y"]

@@ -23,13 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from equihls.fixedpoint import (
-    OVERFLOW_MODES,
-    ROUNDING_MODES,
-    FixedType,
-    exact_type,
-    raw_dtype,
-)
+from equihls.ir.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType, exact_type, raw_dtype
 
 SEED = 20240611
 UNIV_W, UNIV_F = 400, 200  # universal exact source ap_fixed<400,200>

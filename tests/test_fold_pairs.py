@@ -3,9 +3,13 @@ the i <= j pairs only, bit-identically (numpy twin, which every compile proves e
 import numpy as np
 from onnx import helper, numpy_helper
 
-from equihls import estimate, frontend, passes, precision, targets, twin
-from equihls.fixedpoint import FixedType
-from equihls.onnx_ops import make_scalar_products_node
+from equihls.report import estimate
+from equihls.frontend import onnx_import as frontend
+from equihls import passes, targets
+from equihls.precision import infer as precision
+from equihls.blocks import twin
+from equihls.ir.fixedpoint import FixedType
+from equihls.ops.onnx_ops import make_scalar_products_node
 from tests.conftest import MODEL, SAMPLES
 from tests.test_overflow import _save_model
 

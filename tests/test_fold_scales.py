@@ -6,11 +6,12 @@ import warnings
 import numpy as np
 import torch
 
-from equihls import frontend, passes
+from equihls.frontend import onnx_import as frontend
+from equihls import passes
 from equihls.blocks.bilinear import multiplier_count
-from equihls.irreps import cg
+from equihls.symmetry.o3 import cg
 from equihls.project import compile_model
-from equihls.torch_ops import export, tensor_product
+from equihls.ops.torch_ops import export, tensor_product
 
 N = 4
 C110, C111 = (torch.tensor(cg(1, 1, l), dtype=torch.float32) for l in (0, 1))

@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # 
 
 from equihls import project  # noqa: E402
 from equihls.errors import EquihlsError  # noqa: E402
-from equihls.fixedpoint import FixedType  # noqa: E402
+from equihls.ir.fixedpoint import FixedType  # noqa: E402
 from tests.fidelity import capture_precision, check_project, onnxruntime_float, raw_inputs  # noqa: E402
 
 FUZZ_EXAMPLES = int(os.environ.get("EQUIHLS_FUZZ_EXAMPLES", "5"))

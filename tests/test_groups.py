@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from equihls import groups as G
+from equihls.symmetry import groups as G
 
 RNG = np.random.default_rng(7)
 

@@ -5,22 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from equihls.irreps import Irrep, Irreps, cg, cg_o3, simplest_scale, so3_generators, wigner_D
-from equihls.lorentz_irreps import (
-    ETA,
-    PARITY,
-    REAL_REPS,
-    VECTOR_TO_BISPINOR,
-    cg_lorentz,
-    complex_rep,
-    lorentz_from_sl2c,
-    lorentz_generators,
-    lorentz_intertwiners,
-    rep_dim,
-    rep_generators,
-    rep_matrix,
-    sl2c_from_lorentz,
-)
+from equihls.symmetry.o3 import Irrep, Irreps, cg, cg_o3, simplest_scale, so3_generators, wigner_D
+from equihls.symmetry.lorentz import ETA, PARITY, REAL_REPS, VECTOR_TO_BISPINOR, cg_lorentz, complex_rep, lorentz_from_sl2c, lorentz_generators, lorentz_intertwiners, rep_dim, rep_generators, rep_matrix, sl2c_from_lorentz
 from tests.conftest import expm
 
 LEVI_CIVITA = np.zeros((3, 3, 3))

@@ -4,15 +4,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from equihls.irreps import _intertwiner_basis
-from equihls.lorentz_irreps import (
-    VECTOR_TO_BISPINOR,
-    cg_complex,
-    complex_product_table,
-    complex_rep,
-    complex_rep_generators,
-    lorentz_from_sl2c,
-)
+from equihls.symmetry.o3 import _intertwiner_basis
+from equihls.symmetry.lorentz import VECTOR_TO_BISPINOR, cg_complex, complex_product_table, complex_rep, complex_rep_generators, lorentz_from_sl2c
 from tests.conftest import expm
 
 H = Fraction(1, 2)

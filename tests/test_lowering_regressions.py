@@ -10,8 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from equihls import frontend, passes, project
-from equihls.fixedpoint import FixedType
+from equihls.frontend import onnx_import as frontend
+from equihls import passes, project
+from equihls.ir.fixedpoint import FixedType
 
 from tests.fidelity import capture_precision, check_project, onnxruntime_float, raw_inputs, twin_outputs
 

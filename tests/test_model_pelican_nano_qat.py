@@ -5,7 +5,7 @@ types; its certificate is checked in tests/test_model_zoo.py."""
 
 import onnx
 
-from equihls.quant import is_quant
+from equihls.frontend.qonnx_quant import is_quant
 from models import ZOO
 from models.pelican_nano_qat import ONNX_PATH
 

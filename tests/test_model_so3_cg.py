@@ -15,7 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from equihls import check, project  # noqa: E402
+from equihls.verify import check  # noqa: E402
+from equihls import project
 from models.so3_cg import HERE  # noqa: E402
 
 N_EVENTS = 128

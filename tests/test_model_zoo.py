@@ -4,7 +4,8 @@ certificate for the groups its ONNX metadata declares (a small sample: the full 
 in the model cards, `make evaluate` and the benchmarks)."""
 import pytest
 
-from equihls import check, project
+from equihls.verify import check
+from equihls import project
 from models import ZOO
 from tests.conftest import ZOO_EVENTS, exact_line
 

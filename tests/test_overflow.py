@@ -19,8 +19,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from equihls import project
 from equihls.errors import OverflowDetected, SelfCheckError
-from equihls.fixedpoint import FixedType
-from equihls.onnx_ops import attach_functions, make_scalar_products_node
+from equihls.ir.fixedpoint import FixedType
+from equihls.ops.onnx_ops import attach_functions, make_scalar_products_node
 from tests.conftest import ROOT
 
 QUIET = dict(log=lambda *a: None)
@@ -247,7 +247,10 @@ def test_product_with_even_constant_moves_the_binary_point(tmp_path):
     """x * 4096 needs no more bits than x, and x * 12 no more than x * 3 would: the constant's trailing zero bits
     become integer bits instead of widening the type (as long as fractional bits remain to give
     up); the twin stays exact."""
-    from equihls import frontend, passes, precision, twin
+    from equihls.frontend import onnx_import as frontend
+    from equihls import passes
+    from equihls.precision import infer as precision
+    from equihls.blocks import twin
 
     t = FixedType(16, 4)
     x = t.to_float(np.arange(t.raw_min, t.raw_max + 1).reshape(-1, 1, 1))

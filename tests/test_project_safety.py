@@ -15,7 +15,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from equihls import cli, csim, project, project_dir as pdir
+from equihls import cli, project
+from equihls.backend import csim, staging as pdir
 from equihls.errors import EquihlsError
 from tests.conftest import ROOT
 

@@ -5,10 +5,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from equihls import project, quant
+from equihls import project
+from equihls.frontend import qonnx_quant as quant
 from equihls.errors import ModelError
-from equihls.fixedpoint import FixedType
-from equihls.selfcheck import run_onnxruntime
+from equihls.ir.fixedpoint import FixedType
+from equihls.verify.selfcheck import run_onnxruntime
 
 DOMAIN = "qonnx.custom_op.general"
 QUIET = dict(log=lambda *a: None)

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from equihls import report
+from equihls.report import summary as report
 from equihls.project import Project
 from tests.conftest import ROOT
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from equihls import rtl
+from equihls.backend import rtl
 from equihls.errors import EquihlsError
 
 needs_iverilog = pytest.mark.skipif(not rtl.iverilog_available(), reason="iverilog/vvp not installed")
@@ -125,9 +125,12 @@ def test_yosys_adder_chain_is_one_carry_chain_per_adder():
 def test_estimator_matches_yosys_on_scalar_products(tmp_path, n, width):
     """The estimator's DSP count equals yosys' DSP48E2 count; with every addition in fabric (yosys
     does not use the post-adder on UltraScale+) its LUTs equal yosys' two-input adder chains."""
-    from equihls import estimate, frontend, passes, precision, targets
-    from equihls.fixedpoint import FixedType
-    from equihls.onnx_ops import make_scalar_products_node
+    from equihls.report import estimate
+    from equihls.frontend import onnx_import as frontend
+    from equihls import passes, targets
+    from equihls.precision import infer as precision
+    from equihls.ir.fixedpoint import FixedType
+    from equihls.ops.onnx_ops import make_scalar_products_node
     from tests.test_overflow import _save_model
 
     path = _save_model(str(tmp_path / "g.onnx"), [make_scalar_products_node("x", "y", [1, -1, -1, -1])], [],

@@ -7,10 +7,11 @@ import onnx
 import pytest
 import torch
 
-from equihls import check, project
-from equihls.fixedpoint import FixedType
-from equihls.torch_ops import export as eq_export
-from equihls.torch_ops import scalar_products
+from equihls.verify import check
+from equihls import project
+from equihls.ir.fixedpoint import FixedType
+from equihls.ops.torch_ops import export as eq_export
+from equihls.ops.torch_ops import scalar_products
 
 N = 4
 INPUT_TYPE = "ap_fixed<12,8,AP_RND,AP_SAT>"

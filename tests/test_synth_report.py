@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from equihls.errors import EquihlsError
-from equihls.synth_report import find_reports, parse_csynth_xml, parse_vivado_utilization
+from equihls.report.synth import find_reports, parse_csynth_xml, parse_vivado_utilization
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "synth")
 CSYNTH = os.path.join(FIX, "myproject_csynth.xml")

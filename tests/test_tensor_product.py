@@ -22,16 +22,16 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from equihls import frontend, passes
+from equihls.frontend import onnx_import as frontend
+from equihls import passes
 from equihls.errors import ModelError, UnsupportedNodeError
-from equihls.irreps import cg
-from equihls.lorentz_irreps import cg_lorentz
-from equihls.onnx_ops import (TENSOR_PRODUCT, attach_functions, make_scalar_products_node,
-                              make_tensor_product_node)
-from equihls.passes.tensor_products import check_intertwiner, infer_irreps
+from equihls.symmetry.o3 import cg
+from equihls.symmetry.lorentz import cg_lorentz
+from equihls.ops.onnx_ops import TENSOR_PRODUCT, attach_functions, make_scalar_products_node, make_tensor_product_node
+from equihls.passes.recognize.tensor_products import check_intertwiner, infer_irreps
 from equihls.project import compile_model
-from equihls.torch_ops import export as eq_export
-from equihls.torch_ops import tensor_product
+from equihls.ops.torch_ops import export as eq_export
+from equihls.ops.torch_ops import tensor_product
 
 N = 4
 QUIET = dict(input_type="ap_fixed<12,6>", n_samples=64, log=lambda *a: None)

@@ -14,7 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")          # the dynamo exporter needs it
 
-from equihls import check, cli, project, source  # noqa: E402
+from equihls.verify import check  # noqa: E402
+from equihls import cli, project
+from equihls.frontend import source
 
 N = 4
 INPUT_TYPE = "ap_fixed<12,8,AP_RND_CONV,AP_SAT>"    # LSB 1/16, [-128, 128)

@@ -9,9 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from equihls import check, cli, frontend, passes, precision, project, symprobe  # noqa: E402
-from equihls.fixedpoint import FixedType  # noqa: E402
-from equihls.torch_ops import export, scalar_products  # noqa: E402
+from equihls.verify import check, probe as symprobe  # noqa: E402
+from equihls import cli, passes, project
+from equihls.frontend import onnx_import as frontend
+from equihls.precision import infer as precision
+from equihls.ir.fixedpoint import FixedType  # noqa: E402
+from equihls.ops.torch_ops import export, scalar_products  # noqa: E402
 from models import ZOO  # noqa: E402
 
 N = 4

@@ -79,7 +79,7 @@ def test_installed_wheel_compiles_the_demo_model(wheel, tmp_path):
         f.write(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp_path / "work"            # outside the repository: '' on sys.path must not find it
     work.mkdir()
-    r = subprocess.run([py, "-c", "import equihls, equihls.hls.extension as e; print(equihls.__file__); "
+    r = subprocess.run([py, "-c", "import equihls, equihls.backend.extension as e; print(equihls.__file__); "
                         "print(e.IP_DIR)"], capture_output=True, text=True, env=env, cwd=str(work))
     assert r.returncode == 0, r.stderr
     mod, ip_dir = r.stdout.split()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixedpoint import FixedType
+from ..ir.fixedpoint import FixedType
 
 
 def raw_dtype(bits: int):

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ModelError
-from ..fixedpoint import exact_type
+from ..ir.fixedpoint import exact_type
 from .base import Block, as_dtype, cpp_table, per_event, size
 
 # Largest number of free variables whose box vertices acc_range enumerates for one output

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ..fixedpoint import FixedType
+from ..ir.fixedpoint import FixedType
 from .base import Block, as_dtype, cpp_table, size
 
 FUNCS = {

@@ -1,12 +1,12 @@
 """Graph passes. Each pass is a function `pass_(graph) -> bool` (True if it changed the graph)
 with one concern; `run_all` applies them in order, to a fixed point where that matters."""
-from .fold_pairs import fold_symmetric_pairs
-from .fold_scales import fold_cg_scales
-from .lower_linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
-from .lower_ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
-from .recognize import recognize_psi, recognize_scalar_products
+from .optimize.fold_pairs import fold_symmetric_pairs
+from .optimize.fold_scales import fold_cg_scales
+from .lower.linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
+from .lower.ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
+from .recognize.scalars import recognize_psi, recognize_scalar_products
 from .refuse import refuse_unlowered
-from .tensor_products import recognize_tensor_products
+from .recognize.tensor_products import recognize_tensor_products
 
 # scalar products first: their Einsum forms (rank-1 metric operand) must not become Bilinear
 RECOGNITION = [recognize_scalar_products, recognize_tensor_products, recognize_psi]

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from equihls.torch_ops import scalar_products
+from equihls.ops.torch_ops import scalar_products
 
 N_CONST = 16
 HIDDEN = 4               # H: node scalars

@@ -29,7 +29,7 @@ from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixed
                             Uint8ActPerTensorFixedPoint)
 from torch import nn
 
-from equihls.torch_ops import scalar_products
+from equihls.ops.torch_ops import scalar_products
 from models.pelican_nano.model import (CHANNELS, N_CONST, POOL_DIAG, POOL_PAIRS, S_D, S_R, S_T,
                                        index_tables, n_params, psi)
 

@@ -65,8 +65,8 @@ def export_qonnx_model(model: PelicanNanoQAT, x_example: np.ndarray, path: Path,
     from qonnx.util.cleanup import cleanup_model
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from equihls.onnx_ops import attach_functions
-    from equihls.onnx_ops import DOMAIN, DOMAIN_VERSION
+    from equihls.ops.onnx_ops import attach_functions
+    from equihls.ops.onnx_ops import DOMAIN, DOMAIN_VERSION
 
     model.eval()
     with warnings.catch_warnings():
@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
     print(f"float warm start:     AUC {m_fl['auc']:.4f}")
 
     # ---- 3. QONNX export
-    from equihls.quant import is_quant, standard_ops
+    from equihls.frontend.qonnx_quant import is_quant, standard_ops
 
     onnx_path = args.out / "pelican_nano_qat.onnx"
     om = export_qonnx_model(model, xte[:2], onnx_path)

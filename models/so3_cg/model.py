@@ -30,8 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from equihls.irreps import cg
-from equihls.torch_ops import tensor_product
+from equihls.symmetry.o3 import cg
+from equihls.ops.torch_ops import tensor_product
 
 N_CONST = 16
 HIDDEN = 8

@@ -1,0 +1,543 @@
+"""Frontend: read and validate an ONNX file, fix the batch axis to 1, infer shapes, fold every
+subgraph that only computes constants, drop Identity/Dropout, undo the flattening around a
+constant MatMul that TensorFlow's tensordot writes, and build the equihls IR.
+
+The batch axis is fixed to 1 so that shape arithmetic (Shape -> Gather -> Concat -> Reshape
+chains written by exporters for dynamic batch) folds to constants.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
+
+from . import qonnx_quant as quant, source
+from ..errors import ModelError
+from ..ir import Graph, Node
+
+# Ops that carry no computation in inference.
+PASSTHROUGH_OPS = {"Identity", "Dropout"}
+EQUIHLS_DOMAIN = "equihls"
+# newest default-domain opset of ONNX Runtime 1.31 (requirements.txt), which runs the reference
+MAX_ORT_OPSET = 26
+
+
+def load_onnx(path: str) -> onnx.ModelProto:
+    """Read `path` with its external data files (source.read_model: the tensors of torch's dynamo
+    export live in `model.onnx.data`) and run the ONNX checker. Raises ModelError naming the file
+    (or the missing data file) and the problem."""
+    model = source.read_model(path)
+    if not model.graph.node:
+        raise ModelError(f"{path}: the ONNX graph has no nodes")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        raise ModelError(f"{path}: invalid ONNX model: {e}") from None
+    _check_opset(model, path)
+    return model
+
+
+def _check_opset(model: onnx.ModelProto, path: str):
+    """Refuse a default-domain opset that the pinned onnx (shape inference, reference evaluator)
+    and ONNX Runtime (the self-check's float reference) do not know: the checker accepts any."""
+    newest = min(onnx.defs.onnx_opset_version(), MAX_ORT_OPSET)
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not 1 <= o.version <= newest:
+            raise ModelError(f"{path}: default-domain opset {o.version} is not supported (equihls knows opsets "
+                             f"1 to {newest}); re-export with opset {newest} or lower")
+
+
+sha256_file = source.sha256_file     # kept here for existing callers
+
+
+def _fix_batch(model: onnx.ModelProto, batch: int = 1, path: str = "<model>") -> onnx.ModelProto:
+    """Copy of `model` whose runtime inputs have dim 0 = batch and no stale inferred shapes.
+    Refuses inputs without a per-event axis, with a dynamic per-event axis or a zero-size one."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    init = {i.name for i in m.graph.initializer}
+    for inp in m.graph.input:
+        if inp.name in init:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        shown = _dims_str(dims)
+        if len(dims) == 0:
+            raise ModelError(f"{path}: input '{inp.name}' has no shape; equihls needs [batch, ...] inputs")
+        if len(dims) == 1:
+            raise ModelError(f"{path}: input '{inp.name}' has rank 1 (shape {shown}): equihls needs a batch axis "
+                             "and at least one per-event axis, e.g. [batch, features]")
+        dims[0].Clear()
+        dims[0].dim_value = batch
+        for i, d in enumerate(dims[1:], start=1):
+            if not d.HasField("dim_value"):
+                raise ModelError(f"{path}: input '{inp.name}' axis {i} is dynamic ('{d.dim_param}', shape {shown}); "
+                                 "only the batch axis may be")
+            if d.dim_value == 0:
+                raise ModelError(f"{path}: input '{inp.name}' has a zero-size axis {i} (shape {shown}): an event "
+                                 "without values cannot be compiled")
+    del m.graph.value_info[:]
+    for out in m.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    return m
+
+
+def _dims_str(dims) -> str:
+    """'[batch, 8, 4]' for a TensorShapeProto's dims (dim_param names, '?' when neither is set)."""
+    return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + "]"
+
+
+def fixed_batch_inputs(model: onnx.ModelProto) -> dict:
+    """{input name: its batch size} for runtime inputs whose first axis the file fixes to a
+    number other than 1 (an exporter traced with a fixed batch, e.g. [8, 8])."""
+    init = {i.name for i in model.graph.initializer}
+    out = {}
+    for inp in model.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if inp.name not in init and dims and dims[0].HasField("dim_value") and dims[0].dim_value != 1:
+            out[inp.name] = dims[0].dim_value
+    return out
+
+
+def _const_of(node: onnx.NodeProto) -> np.ndarray:
+    """Value of a Constant node."""
+    for a in node.attribute:
+        if a.name == "value":
+            return numpy_helper.to_array(a.t)
+        if a.name == "value_float":
+            return np.array(a.f, dtype=np.float32)
+        if a.name == "value_floats":
+            return np.array(list(a.floats), dtype=np.float32)
+        if a.name == "value_int":
+            return np.array(a.i, dtype=np.int64)
+        if a.name == "value_ints":
+            return np.array(list(a.ints), dtype=np.int64)
+    raise ModelError(f"Constant '{node.name}': unsupported value attribute")
+
+
+def _eval_node(node: onnx.NodeProto, values: list, opset: int):
+    """Evaluate one standard ONNX node on numpy inputs with the ONNX reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    ins = [f"i{k}" for k in range(len(node.input))]
+    n = helper.make_node(node.op_type, [i if name else "" for i, name in zip(ins, node.input)],
+                         [f"o{k}" for k in range(len(node.output))], domain=node.domain)
+    n.attribute.extend(node.attribute)
+    feeds = {i: v for i, v, name in zip(ins, values, node.input) if name}
+    graph = helper.make_graph(
+        [n], "fold",
+        [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for i, v in feeds.items()],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.output],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
+def _shapes(model: onnx.ModelProto) -> dict:
+    out = {}
+    for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            out[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return out
+
+
+def _infer(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
+    """Shape inference from scratch: the shapes of an earlier round (value_info, output shapes)
+    are dropped first, so none inferred before constant folding can go stale."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.value_info[:]
+    for out in m.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    try:
+        return shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
+    except Exception as e:
+        raise ModelError(f"{path}: ONNX shape inference failed: {e}") from None
+
+
+def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.ModelProto, dict]:
+    """Evaluate every node whose inputs are all constant (and every Shape of a static tensor).
+
+    Returns (model with those nodes removed, dict name -> numpy constant).
+    """
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    shapes = _shapes(model)
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            consts[node.output[0]] = _const_of(node)
+            continue
+        if node.op_type == "Shape" and node.domain in ("", "ai.onnx"):
+            shp = shapes.get(node.input[0])
+            if shp is not None and None not in shp:
+                start = next((a.i for a in node.attribute if a.name == "start"), 0)
+                end = next((a.i for a in node.attribute if a.name == "end"), None)
+                consts[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
+                continue
+        if quant.is_quant(node.op_type, node.domain) and all(i in consts for i in node.input):
+            try:
+                consts[node.output[0]] = quant.evaluate(*(consts[i] for i in node.input), **quant.attributes(node))
+            except ValueError as e:   # an attribute QONNX does not define
+                raise ModelError(f"{path}: Quant '{node.name}': {e}") from None
+            continue
+        if node.domain in ("", "ai.onnx") and all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS:
+            try:
+                outs = _eval_node(node, [consts[i] if i else None for i in node.input], opset)
+            except Exception as e:
+                raise ModelError(f"{node.op_type} '{node.name}': constant folding failed: {e}") from None
+            for name, val in zip(node.output, outs):
+                consts[name] = np.asarray(val)
+            continue
+        keep.append(node)
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    del m.graph.initializer[:]
+    used = {i for n in keep for i in n.input} | {o.name for o in m.graph.output}
+    m.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
+    graph_inputs = [i for i in m.graph.input if i.name not in consts]
+    del m.graph.input[:]
+    m.graph.input.extend(graph_inputs)
+    return m, {k: v for k, v in consts.items() if k in used}
+
+
+def _drop_passthrough(model: onnx.ModelProto, path: str = "<model>") -> onnx.ModelProto:
+    """Remove Identity/Dropout nodes, rewiring readers (graph outputs keep their names)."""
+    outputs = {o.name for o in model.graph.output}
+    inputs = {i.name for i in model.graph.input}
+    alias = {}
+    keep = []
+    for n in model.graph.node:
+        if n.op_type in PASSTHROUGH_OPS and n.domain in ("", "ai.onnx"):
+            src = alias.get(n.input[0], n.input[0])
+            if n.output[0] in outputs and src in inputs:
+                raise ModelError(f"{path}: output '{n.output[0]}' is the input '{src}' passed through {n.op_type} "
+                                 f"'{n.name}': the graph computes nothing to compile")
+            if n.output[0] in outputs:
+                # keep the output name: rename the producer's output instead
+                for k in keep:
+                    for j, o in enumerate(k.output):
+                        if o == src:
+                            k.output[j] = n.output[0]
+                alias[src] = n.output[0]
+                for k in keep:
+                    for j, i in enumerate(k.input):
+                        if i == src:
+                            k.input[j] = n.output[0]
+            else:
+                alias[n.output[0]] = src
+            continue
+        for j, i in enumerate(n.input):
+            n.input[j] = alias.get(i, i)
+        keep.append(n)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return model
+
+
+def _unflatten_tensordot(model: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
+    """Rewrite Reshape -> MatMul(constant W) -> Reshape into one MatMul on the unflattened tensor.
+
+    Keras's Dense on a tensor of rank >= 3 (TensorFlow's tensordot, as tf2onnx exports it)
+    flattens x [batch, d1, ..., dk, K] to [batch*d1*...*dk, K], multiplies by W [K, H] and
+    reshapes to [batch, d1, ..., dk, H]. The flat tensor has no batch axis, which equihls refuses;
+    MatMul(x, W) computes the same numbers (ONNX MatMul broadcasts over the leading axes), so the
+    three nodes become one MatMul that keeps the MatMul's name. Only applied when the shapes
+    (batch fixed to 1) prove exactly that round trip and the flat tensors have no other reader.
+    """
+    init = {i.name: i for i in model.graph.initializer}
+    nodes = list(model.graph.node)
+    readers, producer = {}, {}
+    for k, n in enumerate(nodes):
+        for i in n.input:
+            readers.setdefault(i, []).append(k)
+        for o in n.output:
+            producer[o] = k
+    outputs = {o.name for o in model.graph.output}
+    drop, gone = set(), set()   # node indices, tensor names
+    for mm in nodes:
+        if mm.op_type != "MatMul" or mm.domain not in ("", "ai.onnx") or mm.input[1] not in init:
+            continue
+        w_shape = tuple(init[mm.input[1]].dims)
+        flat, after = mm.input[0], readers.get(mm.output[0], [])
+        k1 = producer.get(flat)
+        if len(w_shape) != 2 or k1 is None or nodes[k1].op_type != "Reshape" or len(after) != 1:
+            continue
+        r1, r2 = nodes[k1], nodes[after[0]]
+        if r2.op_type != "Reshape" or r2.input[0] != mm.output[0]:
+            continue
+        x = r1.input[0]
+        sx, sf, sy = shapes.get(x), shapes.get(flat), shapes.get(r2.output[0])
+        if sx is None or sf is None or sy is None or None in sx or len(sx) < 3:
+            continue
+        lead, k, h = tuple(sx[:-1]), sx[-1], w_shape[1]
+        if sf != (int(np.prod(lead)), k) or w_shape[0] != k or sy != lead + (h,):
+            continue
+        if len(readers.get(flat, [])) != 1 or flat in outputs or mm.output[0] in outputs:
+            continue
+        gone.update((flat, mm.output[0]))
+        mm.input[0] = x
+        mm.output[0] = r2.output[0]
+        drop.update((k1, after[0]))
+    if drop:
+        del model.graph.node[:]
+        model.graph.node.extend(n for k, n in enumerate(nodes) if k not in drop)
+        keep_vi = [vi for vi in model.graph.value_info if vi.name not in gone]
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(keep_vi)
+    return model
+
+
+def _equihls_shapes(model: onnx.ModelProto, shapes: dict):
+    """Shapes of outputs of equihls custom-domain nodes that ONNX inference could not infer."""
+    for n in model.graph.node:
+        if n.domain == EQUIHLS_DOMAIN and n.op_type == "ScalarProducts":
+            s = shapes.get(n.input[0])
+            if s is not None and len(s) == 3:
+                shapes.setdefault(n.output[0], (s[0], s[1], s[1]))
+    return shapes
+
+
+def _quant_to_casts(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto, dict]:
+    """Replace every QONNX Quant node on a run-time tensor by a float Cast (so ONNX shape
+    inference goes through) and return {output: (FixedType, node name)}: its ap_fixed type.
+    Quant nodes on constants stay (constant folding evaluates them). A quantiser without an
+    ap_fixed equivalent is refused, naming the node."""
+    consts = {i.name for i in model.graph.initializer} | {o for n in model.graph.node
+                                                           if n.op_type == "Constant" for o in n.output}
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update({n.output[0]: _const_of(n) for n in model.graph.node if n.op_type == "Constant"})
+    types = {}
+    for k, n in enumerate(model.graph.node):
+        if not quant.is_quant(n.op_type, n.domain) or n.input[0] in consts:
+            continue
+        name = n.name or f"Quant_{k}"
+        if any(i not in values for i in n.input[1:4]):
+            raise ModelError(f"{path}: Quant '{name}': scale, zero point and bit width must be constants")
+        t, why = quant.fixed_type(*(values[i] for i in n.input[1:4]), **quant.attributes(n))
+        if t is None:
+            raise ModelError(f"{path}: Quant '{name}': {why}")
+        types[n.output[0]] = (t, name)
+        cast = helper.make_node("Cast", [n.input[0]], list(n.output), name=name, to=onnx.TensorProto.FLOAT)
+        n.CopyFrom(cast)
+    return model, types
+
+
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+
+
+def _check_graph_ports(model: onnx.ModelProto, path: str):
+    """Refuse non-float runtime inputs, outputs listed twice and outputs that are an input."""
+    init = {i.name for i in model.graph.initializer}
+    runtime = [i for i in model.graph.input if i.name not in init]
+    for i in runtime:
+        dt = i.type.tensor_type.elem_type
+        if dt not in FLOAT_TYPES:
+            raise ModelError(f"{path}: input '{i.name}' has element type {onnx.TensorProto.DataType.Name(dt)}; "
+                             "equihls needs float inputs")
+    names = [o.name for o in model.graph.output]
+    for o in names:
+        if names.count(o) > 1:
+            raise ModelError(f"{path}: output '{o}' is listed {names.count(o)} times among the graph outputs; list it once")
+        if o in {i.name for i in runtime}:
+            raise ModelError(f"{path}: output '{o}' is the model's input itself: nothing to compile")
+
+
+def _refuse_subgraphs(model: onnx.ModelProto, path: str):
+    """Refuse nodes with subgraph attributes (If, Loop, Scan), naming the node."""
+    for k, n in enumerate(model.graph.node):
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute):
+            raise ModelError(f"{path}: {n.op_type} '{n.name or f'{n.op_type}_{k}'}': control flow with subgraphs "
+                             "(If, Loop, Scan) is not supported; export the model without data-dependent control flow")
+
+
+def _check_outputs(nodes: list, outputs: list, inputs: list, consts: dict, path: str):
+    """Every graph output must be computed at run time by some node."""
+    produced = {t for n in nodes for t in n.outputs}
+    for o in outputs:
+        if o in consts:
+            raise ModelError(f"{path}: output '{o}' is a constant (an initializer, or computed from constants only): "
+                             "nothing to compute at run time")
+        if o in inputs:
+            raise ModelError(f"{path}: output '{o}' is the model's input itself: nothing to compile")
+        if o not in produced:
+            raise ModelError(f"{path}: output '{o}' is not computed by any node")
+
+
+def _check_const_values(nodes: list, consts: dict, path: str):
+    """Refuse NaN/Inf constants, naming the constant (initializer or folded tensor) and its readers."""
+    for c, v in consts.items():
+        if v.dtype.kind != "f" or np.isfinite(v).all():
+            continue
+        bad = np.flatnonzero(~np.isfinite(v.reshape(-1)))
+        users = ", ".join(f"{n.op} '{n.name}'" for n in nodes if c in n.inputs) or "no node"
+        first = np.unravel_index(bad[0], v.shape) if v.ndim else ()
+        raise ModelError(f"{path}: constant '{c}' (read by {users}) contains {len(bad)} NaN/Inf value(s), first "
+                         f"{v.reshape(-1)[bad[0]]} at index {list(map(int, first))}")
+
+
+def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
+    """Full frontend: batch fixing, inference, folding (to a fixed point), IR construction.
+
+    A batch axis that the file fixes to a number other than 1 is compiled at batch 1 like a
+    dynamic one; when the graph then fails (a Reshape to [8, ...], say), the error says so."""
+    fixed = fixed_batch_inputs(model)
+    try:
+        return _onnx_to_ir(model, path)
+    except ModelError as e:
+        if not fixed:
+            raise
+        which = ", ".join(f"'{k}' to {v}" for k, v in fixed.items())
+        raise ModelError(f"{e} (the file fixes the batch axis of input {which} and equihls compiles one event, "
+                         "batch 1: re-export the model with a dynamic batch axis)") from None
+
+
+def _onnx_to_ir(model: onnx.ModelProto, path: str) -> Graph:
+    _check_graph_ports(model, path)
+    _refuse_subgraphs(model, path)
+    model = _fix_batch(model, path=path)
+    model, quant_types = _quant_to_casts(model, path)
+    model = _drop_passthrough(model, path)
+    consts = {}
+    while True:  # folding can expose new static shapes; iterate to a fixed point (each round removes nodes)
+        model = _infer(model, path)
+        n_before = len(model.graph.node)
+        model, consts = fold_constants(model, path)
+        if len(model.graph.node) == n_before:
+            break
+    model = _infer(model, path)
+    if any(n.op_type == "MatMul" for n in model.graph.node):
+        model = _infer(_unflatten_tensordot(model, _shapes(model)), path)
+    shapes = _equihls_shapes(model, _shapes(model))
+
+    nodes = []
+    for k, n in enumerate(model.graph.node):
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        attrs = {a: (v.decode() if isinstance(v, bytes) else v) for a, v in attrs.items()}
+        name = n.name or f"{n.op_type}_{k}"
+        dom = EQUIHLS_DOMAIN if n.domain == EQUIHLS_DOMAIN else ("" if n.domain in ("", "ai.onnx") else n.domain)
+        if n.output and n.output[0] in quant_types:
+            attrs["fixed_type"] = quant_types[n.output[0]][0].cpp()   # this Cast is a QONNX Quant
+        nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, dom))
+    names = [n.name for n in nodes]
+    for i, n in enumerate(nodes):  # make node names unique
+        if names.count(n.name) > 1:
+            n.name = f"{n.name}_{i}"
+    inputs = [i.name for i in model.graph.input if i.name not in consts]
+    outputs = [o.name for o in model.graph.output]
+    _check_outputs(nodes, outputs, inputs, consts, path)
+    _check_const_values(nodes, consts, path)
+
+    ir_shapes = {}
+    for n in nodes:
+        for t in list(n.inputs) + list(n.outputs):
+            if not t or t in consts:
+                continue
+            s = shapes.get(t)
+            if s is None or None in s:
+                raise ModelError(f"{path}: tensor '{t}' (at {n.op} '{n.name}') has no static shape after inference")
+            if len(s) == 0 or s[0] != 1:
+                raise ModelError(
+                    f"{path}: tensor '{t}' (at {n.op} '{n.name}') has shape {list(s)} whose first axis is not the "
+                    "batch axis; equihls needs every runtime tensor to keep the batch axis first"
+                )
+            if 0 in s:
+                raise ModelError(f"{path}: tensor '{t}' (at {n.op} '{n.name}') has shape {list(s)} with a zero-size "
+                                 "axis: it holds no values")
+            ir_shapes[t] = tuple(int(d) for d in s)
+    for c, v in consts.items():
+        ir_shapes[c] = tuple(v.shape)
+    for i in inputs:
+        ir_shapes.setdefault(i, shapes[i])
+    consts = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v) for k, v in consts.items()}
+    return Graph(nodes, ir_shapes, consts, inputs, outputs, name=model.graph.name or "model")
+
+
+def _unique_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with unique node names: valid exporters can repeat one, which ONNX Runtime
+    refuses. A repeated name gets the suffix _2, _3, ... (the first keeps it); unchanged when
+    the names are already unique."""
+    names = [n.name for n in model.graph.node if n.name]
+    if len(set(names)) == len(names):
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    taken, seen = set(names), set()
+    for n in m.graph.node:
+        if n.name and n.name in seen:
+            k = 2
+            while f"{n.name}_{k}" in taken:
+                k += 1
+            n.name = f"{n.name}_{k}"
+            taken.add(n.name)
+        seen.add(n.name)
+    return m
+
+
+def _float16_to_float32(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A float16 model computing in float32 (same weights: float16 values are exact in float32),
+    so that the float reference's own rounding stays within the float32 ulps the self-check's
+    envelope allows. Ports, initializers, Constant and other tensor attributes and Cast targets
+    change; a model without float16 is returned unchanged."""
+    F16, F32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    changed = False
+
+    def tensor32(t):
+        nonlocal changed
+        if t.data_type != F16:
+            return t
+        changed = True
+        return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
+
+    for vi in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
+        if vi.type.tensor_type.elem_type == F16:
+            vi.type.tensor_type.elem_type = F32
+            changed = True
+    inits = [tensor32(t) for t in m.graph.initializer]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(inits)
+    for n in list(m.graph.node) + [n for f in m.functions for n in f.node]:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                a.t.CopyFrom(tensor32(a.t))
+            elif n.op_type == "Cast" and a.name == "to" and a.i == F16:
+                a.i = F32
+                changed = True
+    return m if changed else model
+
+
+def _free_fixed_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with a batch axis fixed in the file (fixed_batch_inputs) made dynamic on its
+    inputs and outputs, so ONNX Runtime runs it on any number of sample events."""
+    fixed = fixed_batch_inputs(model)
+    if not fixed:
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    ports = [vi for vi in m.graph.input if vi.name in fixed] + list(m.graph.output)
+    for vi in ports:
+        dims = vi.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_param = "batch"
+    del m.graph.value_info[:]
+    return m
+
+
+def reference_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model ONNX Runtime runs as the float reference: node names unique, a batch axis fixed
+    in the file made dynamic, float16 computed in float32. The input model if none applies."""
+    return _float16_to_float32(_free_fixed_batch(_unique_node_names(model)))
+
+
+def load(path: str) -> tuple[Graph, onnx.ModelProto]:
+    """Read `path` and return (IR graph, reference_model of the file's model: what ONNX Runtime
+    runs as the float reference, identical to the file's model unless it repeats node names,
+    fixes the batch axis or computes in float16)."""
+    model = _unique_node_names(load_onnx(path))
+    return onnx_to_ir(model, path), reference_model(model)

@@ -1,0 +1,1 @@
+"""Passes that lower the remaining ONNX ops onto equihls blocks."""

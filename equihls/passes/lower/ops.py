@@ -1,0 +1,213 @@
+"""Lowering of element-wise ops, reductions and data movement to equihls blocks.
+
+Data movement (Reshape, Transpose, Slice, Gather, Expand, Concat, ...) is lowered generically:
+the ONNX op is evaluated on an array of element indices, which yields the constant routing
+table of the Route / Concat2 block. So every such op gets exactly ONNX's semantics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...blocks.eltwise import broadcast_tables
+from ...errors import UnsupportedNodeError
+from ...frontend.onnx_import import _eval_node
+from ..common import const, eq_node, int_list, norm_axes
+
+UNARY = {"Relu": ("Unary", {"op": "relu"}), "Neg": ("Unary", {"op": "neg"}),
+         "Sigmoid": ("LUT", {"func": "sigmoid"}), "Tanh": ("LUT", {"func": "tanh"})}
+BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Max": "max", "Min": "min"}
+ROUTING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "Expand", "Tile",
+           "Concat", "Split"}
+OPSET = 17
+SHAPE_READERS = {"ScalarProducts"}   # blocks that take more than the size from their input's shape
+
+
+def eltwise_node(g, name, inputs, out, op, pow2=False):
+    """An Eltwise node with its broadcasting frozen into index tables from the current shapes."""
+    ia, ib = broadcast_tables(g.shapes[inputs[0]], g.shapes[inputs[1]], g.shapes[out])
+    return eq_node("Eltwise", name, inputs, [out], op=op, pow2=pow2, ia=ia, ib=ib)
+
+
+def is_pow2(c) -> bool:
+    """True if every entry is 0 or ±2^k (multiplying by it is an exact shift)."""
+    c = np.abs(np.asarray(c, dtype=np.float64)).reshape(-1)
+    nz = c[c != 0]
+    return bool(np.all(np.frexp(nz)[0] == 0.5))
+
+
+def elide_identity_routes(g) -> bool:
+    """Drop Route nodes that copy their input unchanged (Reshape/Unsqueeze in flat memory).
+
+    A Route that writes a graph output is kept, so output names and shapes stay as in the model,
+    and so is one that reshapes the input of a block reading its input's shape (ScalarProducts
+    takes [N, D] from it; every other block works on flat sizes and index tables).
+    """
+    changed = False
+    for node in list(g.nodes):
+        if node.op != "Route" or not node.is_equihls or node.outputs[0] in g.outputs:
+            continue
+        if g.shapes[node.inputs[0]] != g.shapes[node.outputs[0]] and \
+                any(c.op in SHAPE_READERS for c in g.consumers(node.outputs[0])):
+            continue
+        src = np.asarray(node.attrs["src"])
+        if len(src) == g.size(node.inputs[0]) and np.array_equal(src, np.arange(len(src))):
+            g.nodes.remove(node)
+            g.rename_tensor(node.outputs[0], node.inputs[0])
+            changed = True
+    return changed
+
+
+def lower_unary(g) -> bool:
+    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; a QONNX Quant (a Cast with fixed_type, see
+    frontend) -> Unary cast whose output type is fixed by the model."""
+    changed = False
+    for node in list(g.nodes):
+        if node.domain == "" and node.op == "Cast" and "fixed_type" in node.attrs:
+            g.replace(node, [eq_node("Unary", node.name, node.inputs[:1], node.outputs, op="cast",
+                                     fixed_type=node.attrs["fixed_type"])])
+            changed = True
+            continue
+        if node.domain == "" and node.op in UNARY and const(g, node.inputs[0]) is None:
+            op, attrs = UNARY[node.op]
+            g.replace(node, [eq_node(op, node.name, node.inputs[:1], node.outputs, **attrs)])
+            changed = True
+    return changed
+
+
+def lower_elementwise(g) -> bool:
+    """Add/Sub/Mul/Max/Min (with broadcasting; one side may be constant) and Div by a constant."""
+    changed = False
+    for node in list(g.nodes):
+        if node.domain:
+            continue
+        if node.op == "Div" and const(g, node.inputs[1]) is not None and const(g, node.inputs[0]) is None:
+            c = np.asarray(const(g, node.inputs[1]), dtype=np.float64)
+            if np.any(c == 0):
+                raise UnsupportedNodeError(node, "division by a constant that contains zero")
+            inv = g.add_const(node.name + "_reciprocal", 1.0 / c)
+            g.replace(node, [eltwise_node(g, node.name, [node.inputs[0], inv], node.outputs[0], "mul",
+                                          pow2=is_pow2(1.0 / c))])
+            changed = True
+        elif node.op in BINARY and len(node.inputs) == 2:
+            if const(g, node.inputs[0]) is not None and const(g, node.inputs[1]) is not None:
+                continue
+            consts = [const(g, t) for t in node.inputs if const(g, t) is not None]
+            g.replace(node, [eltwise_node(g, node.name, node.inputs, node.outputs[0], BINARY[node.op],
+                                          pow2=bool(consts) and is_pow2(consts[0]))])
+            changed = True
+        elif node.op == "Sum" and len(node.inputs) >= 2:
+            acc, new = node.inputs[0], []
+            for k, t in enumerate(node.inputs[1:]):
+                last = k == len(node.inputs) - 2
+                out = node.outputs[0] if last else g.fresh(node.name + "_partial")
+                if not last:
+                    g.shapes[out] = tuple(np.broadcast_shapes(g.shapes[acc], g.shapes[t]))
+                new.append(eltwise_node(g, node.name if last else g.fresh(node.name), [acc, t], out, "add"))
+                acc = out
+            g.replace(node, new)
+            changed = True
+    return changed
+
+
+def lower_reductions(g) -> bool:
+    """ReduceSum / ReduceMean over constant axes (never the batch axis) -> ReduceSum (+ Mul by 1/n)."""
+    changed = False
+    for node in list(g.nodes):
+        if node.domain or node.op not in ("ReduceSum", "ReduceMean"):
+            continue
+        shp = g.shapes[node.inputs[0]]
+        axes = int_list(g, node, "axes", 1)
+        if axes == "dynamic":
+            continue
+        if not axes:
+            if node.attrs.get("noop_with_empty_axes", 0):
+                continue
+            axes = list(range(len(shp)))
+        axes = norm_axes(axes, len(shp))
+        if 0 in axes:
+            raise UnsupportedNodeError(node, f"reduces over the batch axis (axes={axes} of shape {list(shp)})")
+        keep = [a for a in range(len(shp)) if a not in axes]
+        idx = np.arange(int(np.prod(shp))).reshape(shp).transpose(keep + axes)
+        n_red = int(np.prod([shp[a] for a in axes]))
+        src = idx.reshape(-1, n_red).reshape(-1)
+        if node.op == "ReduceSum":
+            g.replace(node, [eq_node("ReduceSum", node.name, node.inputs[:1], node.outputs, src=src, n_reduce=n_red)])
+        else:
+            tmp = g.fresh(node.name + "_sum")
+            g.shapes[tmp] = g.shapes[node.outputs[0]]
+            c = g.add_const(node.name + "_inv_n", np.array(1.0 / n_red))
+            g.replace(node, [eq_node("ReduceSum", g.fresh(node.name + "_sum"), node.inputs[:1], [tmp], src=src, n_reduce=n_red),
+                             eltwise_node(g, node.name, [tmp, c], node.outputs[0], "mul", pow2=is_pow2(1.0 / n_red))])
+        changed = True
+    return changed
+
+
+def _check_batch_axis(g, node):
+    """Refuse routing ops that would move data across the batch axis."""
+    rank = len(g.shapes[node.inputs[0]])
+    if node.op in ("Gather", "Concat", "Split", "Flatten") or (node.op == "Slice"):
+        if node.op == "Slice":
+            axes = int_list(g, node, "axes", 3)
+            axes = list(range(rank)) if axes is None else axes
+            starts = int_list(g, node, "starts", 1)
+            if isinstance(axes, list) and 0 in norm_axes(axes, rank) and isinstance(starts, list):
+                k = norm_axes(axes, rank).index(0)
+                if starts[k] != 0:
+                    raise UnsupportedNodeError(node, "slices the batch axis")
+            return
+        axis = node.attrs.get("axis", 0 if node.op in ("Gather", "Split") else 1)
+        if node.op == "Flatten":
+            if axis == 0:
+                raise UnsupportedNodeError(node, "Flatten with axis=0 merges the batch axis")
+            return
+        if axis % rank == 0:
+            raise UnsupportedNodeError(node, f"{node.op} along the batch axis (axis={axis})")
+    if node.op == "Transpose" and list(node.attrs.get("perm", [0]))[0] != 0:
+        raise UnsupportedNodeError(node, f"Transpose perm={list(node.attrs['perm'])} moves the batch axis")
+
+
+def lower_routing(g) -> bool:
+    """Pure data-movement ops -> Route (one data input) or a chain of Concat2 (several)."""
+    changed = False
+    for node in list(g.nodes):
+        if node.domain or node.op not in ROUTING:
+            continue
+        data_idx = list(range(len(node.inputs))) if node.op == "Concat" else [0]
+        if any(not node.inputs[i] for i in data_idx) or \
+                any(const(g, t) is None for k, t in enumerate(node.inputs) if k not in data_idx and t):
+            continue
+        _check_batch_axis(g, node)
+        sizes = [int(np.prod(g.shapes[node.inputs[i]])) for i in data_idx]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        values = [np.asarray(const(g, t)) if t and k not in data_idx else None for k, t in enumerate(node.inputs)]
+        for j, i in enumerate(data_idx):
+            values[i] = (np.arange(sizes[j], dtype=np.int64) + offsets[j]).reshape(g.shapes[node.inputs[i]])
+        outs = _eval_node_proto(node, values)
+        new = []
+        for out_name, table in zip(node.outputs, outs):
+            src = np.asarray(table, dtype=np.int64).reshape(-1)
+            if len(data_idx) == 1:
+                new.append(eq_node("Route", node.name if len(node.outputs) == 1 else g.fresh(node.name), [node.inputs[0]], [out_name], src=src))
+                continue
+            acc = node.inputs[data_idx[0]]
+            for j, i in enumerate(data_idx[1:], start=1):
+                last = j == len(data_idx) - 1
+                out = out_name if last else g.fresh(node.name + "_cat")
+                if not last:
+                    g.shapes[out] = (1, int(offsets[j + 1]))
+                s = src if last else np.arange(offsets[j + 1])
+                new.append(eq_node("Concat2", node.name if last else g.fresh(node.name), [acc, node.inputs[i]], [out], src=s))
+                acc = out
+        g.replace(node, new)
+        changed = True
+    return changed
+
+
+def _eval_node_proto(node, values):
+    """Evaluate an IR node (standard ONNX op) on numpy values with the ONNX reference evaluator."""
+    from onnx import helper
+
+    proto = helper.make_node(node.op, [f"x{k}" if t else "" for k, t in enumerate(node.inputs)],
+                             [f"y{k}" for k in range(len(node.outputs))], **node.attrs)
+    proto.input[:] = [f"x{k}" if t else "" for k, t in enumerate(node.inputs)]
+    return _eval_node(proto, values, OPSET)

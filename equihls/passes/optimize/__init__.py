@@ -1,0 +1,1 @@
+"""Passes that rewrite lowered graphs into cheaper, bit-identical ones."""

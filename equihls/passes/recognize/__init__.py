@@ -1,0 +1,1 @@
+"""Passes that recognise equivariant patterns (Gram matrices, psi, tensor products) in imported ONNX graphs."""

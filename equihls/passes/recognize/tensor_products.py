@@ -1,0 +1,260 @@
+"""Recognition of constant bilinear couplings (Clebsch-Gordan tensor products) as Bilinear nodes.
+
+out[..., k] = sum_ij C[i,j,k] a[..., i] b[..., j] is recognised as equihls::TensorProduct nodes
+and as Einsum("<p>i,<p>j,ijk-><p>k", a, b, C) with C a rank-3 constant (any common prefix <p> of
+batch/particle letters or "...", C in any operand position, its letters in any order). C is
+checked (declared irreps) or inferred (undeclared) to be an O(3) / Lorentz intertwiner. Einsums
+that mix the particle axes (e.g. "bni,bmj,ijk->bnmk") do not match and are refused later.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ...errors import ModelError
+from ..common import const, eq_node
+
+# Relative tolerance of the intertwiner check: ONNX stores C in float32 (relative rounding
+# ~6e-8 per entry), which the group action amplifies by at most a few units for the elements used.
+INTERTWINER_RTOL = 1e-6
+# Largest rapidity of the test boosts: keeps the rep matrices of the rank-2 tensor forms O(10).
+_MAX_RAPIDITY = 0.6
+_N_ELEMENTS = 3
+
+
+def _is_lorentz_name(s: str) -> bool:
+    return "(" in s
+
+
+def _test_elements(lorentz: bool) -> list:
+    """Fixed pseudo-random group elements: 3x3 O(3) matrices, or 4x4 Lorentz matrices."""
+    from ...symmetry.groups import boost, embed_o3, random_direction, random_rotation
+
+    rng = np.random.default_rng(20240613)
+    out = []
+    for k in range(_N_ELEMENTS):
+        r = random_rotation(rng)
+        r = -r if k % 2 else r   # improper elements too: parity is part of the declaration
+        if lorentz:
+            out.append(embed_o3(r) @ boost(float(rng.uniform(-_MAX_RAPIDITY, _MAX_RAPIDITY)), random_direction(rng)))
+        else:
+            out.append(r)
+    return out
+
+
+def _rep_matrices(names, lorentz: bool) -> list:
+    """For each test element, the three representation matrices of `names` (a, b, out)."""
+    if lorentz:
+        from ...symmetry.lorentz import rep_matrix
+
+        return [[rep_matrix(n, el) for n in names] for el in _test_elements(True)]
+    from ...symmetry.o3 import Irreps
+
+    reps = [Irreps.parse(n) for n in names]
+    return [[r.D(el) for r in reps] for el in _test_elements(False)]
+
+
+def intertwiner_error(c, mats) -> float:
+    """Largest relative violation of C D1 D2 = D3 C over the given rep matrices.
+
+    c: [Da, Db, Dk]; mats: list of (D1 [Da,Da], D2 [Db,Db], D3 [Dk,Dk]). The violation is
+    |einsum('ijk,ia,jb->kab', C, D1, D2) - einsum('kc,abc->kab', D3, C)|_max divided by
+    max|C| times the largest row sum of |D1| |D2| and of |D3| (the size the terms can reach)."""
+    c = np.asarray(c, dtype=np.float64)
+    cmax = float(np.abs(c).max(initial=0.0))
+    if cmax == 0.0:
+        return 0.0
+    worst = 0.0
+    for d1, d2, d3 in mats:
+        lhs = np.einsum("ijk,ia,jb->kab", c, d1, d2)
+        rhs = np.einsum("kc,abc->kab", d3, c)
+        scale = cmax * max(np.abs(d1).sum(0).max() * np.abs(d2).sum(0).max(), np.abs(d3).sum(1).max())
+        worst = max(worst, float(np.abs(lhs - rhs).max()) / scale)
+    return worst
+
+
+def _declared_dims(names, lorentz):
+    if lorentz:
+        from ...symmetry.lorentz import rep_dim
+
+        return [rep_dim(n) for n in names]
+    from ...symmetry.o3 import Irreps
+
+    return [Irreps.parse(n).dim for n in names]
+
+
+def check_intertwiner(node_desc: str, c, names) -> str:
+    """Check that c [Da, Db, Dk] intertwines the declared representations `names` (a, b, out).
+
+    names: three strings, all O(3) irreps ("1x1o") or all real Lorentz forms ("(1/2,1/2)").
+    Returns the canonical record "in1*in2->out". Raises ModelError naming `node_desc` when the
+    strings do not parse, their dimensions do not match c, or c is not an intertwiner."""
+    kinds = {_is_lorentz_name(n) for n in names}
+    if len(kinds) != 1:
+        raise ModelError(f"{node_desc}: irreps {', '.join(names)} mix Lorentz and O(3) representations")
+    lorentz = kinds.pop()
+    try:
+        dims = _declared_dims(names, lorentz)
+    except ValueError as e:
+        raise ModelError(f"{node_desc}: cannot read the declared irreps: {e}") from None
+    if tuple(dims) != tuple(np.shape(c)):
+        raise ModelError(f"{node_desc}: irreps {names[0]} ⊗ {names[1]} -> {names[2]} have dimensions {dims} but the "
+                         f"coefficient tensor is {list(np.shape(c))}")
+    err = intertwiner_error(c, _rep_matrices(names, lorentz))
+    if not err <= INTERTWINER_RTOL:
+        raise ModelError(f"{node_desc}: coefficient tensor is not an intertwiner for {names[0]} ⊗ {names[1]} -> "
+                         f"{names[2]} (relative violation {err:.2g} > {INTERTWINER_RTOL:g})")
+    return f"{names[0]}*{names[1]}->{names[2]}"
+
+
+def _o3_candidates(d):
+    """Single O(3) irreps of dimension d, natural parity (-1)**l first."""
+    if d % 2 == 0:
+        return []
+    l = (d - 1) // 2
+    nat = "o" if l % 2 else "e"
+    return [f"1x{l}{nat}", f"1x{l}{'e' if nat == 'o' else 'o'}"]
+
+
+def infer_irreps(c):
+    """Representations that c [Da, Db, Dk] intertwines, as "in1*in2->out", or None.
+
+    Tries single O(3) irreps whose dimension 2l+1 matches each axis (both parities of the
+    inputs; the output parity is their product), then the real Lorentz forms by dimension
+    ((0,0): 1, (1/2,1/2): 4, (1,0)+(0,1): 6, (1,1): 9); the first that passes the check wins.
+    An all-zero c certifies nothing and gives None."""
+    from ...symmetry.lorentz import REAL_REPS
+
+    da, db, dk = np.shape(c)
+    if not np.any(c):
+        return None
+    trials = []
+    for n1 in _o3_candidates(da):
+        for n2 in _o3_candidates(db):
+            p = "e" if (n1[-1] == n2[-1]) else "o"
+            for n3 in _o3_candidates(dk):
+                if n3[-1] == p:
+                    trials.append(((n1, n2, n3), False))
+    by_dim = {}
+    for name, d in REAL_REPS.items():
+        by_dim.setdefault(d, []).append(name)
+    for n1 in by_dim.get(da, []):
+        for n2 in by_dim.get(db, []):
+            for n3 in by_dim.get(dk, []):
+                trials.append(((n1, n2, n3), True))
+    for names, lorentz in trials:
+        if intertwiner_error(c, _rep_matrices(names, lorentz)) <= INTERTWINER_RTOL:
+            return f"{names[0]}*{names[1]}->{names[2]}"
+    return None
+
+
+def _parse_terms(eq):
+    """Einsum equation -> (input terms, output term) with '...' kept as one token '.', or None."""
+    eq = eq.replace(" ", "")
+    if eq.count("->") != 1:
+        return None
+    lhs, out = eq.split("->")
+    terms = [t.replace("...", ".") for t in lhs.split(",")] + [out.replace("...", ".")]
+    if any(t.count(".") > 1 for t in terms):
+        return None
+    return terms[:-1], terms[-1]
+
+
+def _match_bilinear_einsum(g, node):
+    """(a, b, C [Da, Db, Dk]) if node is Einsum('<p>x,<p>y,xyz-><p>z') up to operand order and
+    the letters' order in the constant term, with a rank-3 constant; else None."""
+    parsed = _parse_terms(node.attrs.get("equation", ""))
+    if parsed is None or len(node.inputs) != 3:
+        return None
+    terms, out = parsed
+    if len(terms) != 3:
+        return None
+    cidx = [k for k, t in enumerate(node.inputs) if const(g, t) is not None]
+    if len(cidx) != 1 or len(terms[cidx[0]]) != 3 or "." in terms[cidx[0]]:
+        return None
+    k = cidx[0]
+    c = np.asarray(const(g, node.inputs[k]), dtype=np.float64)
+    if c.ndim != 3:
+        return None
+    (ta, a), (tb, b) = [(t, x) for j, (t, x) in enumerate(zip(terms, node.inputs)) if j != k]
+    tc = terms[k]
+    if not ta or not tb or not out:
+        return None
+    pre = ta[:-1]
+    la, lb, lo = ta[-1], tb[-1], out[-1]
+    if tb[:-1] != pre or out[:-1] != pre or "." in (la + lb + lo):
+        return None
+    letters = pre.replace(".", "")
+    if len(set(letters)) != len(letters) or set(letters) & set(tc) or len(set(tc)) != 3 or {la, lb, lo} != set(tc):
+        return None
+    sa, sb = g.shapes.get(a), g.shapes.get(b)
+    if sa is None or sb is None or tuple(sa[:-1]) != tuple(sb[:-1]):
+        return None
+    c = np.transpose(c, [tc.index(la), tc.index(lb), tc.index(lo)])
+    if c.shape[:2] != (sa[-1], sb[-1]):
+        return None
+    return a, b, c
+
+
+def _make_bilinear(g, node, a, b, c, irreps=None):
+    cname = g.add_const(node.name.strip("/").replace("/", "_") + "_cg", np.asarray(c, dtype=np.float64))
+    attrs = {} if irreps is None else {"irreps": irreps}
+    g.replace(node, [eq_node("Bilinear", node.name, [a, b, cname], [node.outputs[0]], **attrs)])
+    return True
+
+
+def _infer_or_warn(node, c, what):
+    found = infer_irreps(c)
+    if found is None:
+        warnings.warn(f"{what} '{node.name}': no O(3) or Lorentz irreps fit its coefficient tensor "
+                      f"{list(np.shape(c))}; lowered as a plain bilinear map, no symmetry is certified for it",
+                      UserWarning, stacklevel=2)
+    return found
+
+
+def _tensor_product_cg(g, node):
+    from onnx import numpy_helper
+
+    cg = node.attrs.get("cg")
+    if cg is None:
+        raise ModelError(f"TensorProduct '{node.name}': attribute cg (the [Da, Db, Dk] coefficient tensor) is missing")
+    c = np.asarray(numpy_helper.to_array(cg) if not isinstance(cg, np.ndarray) else cg, dtype=np.float64)
+    a, b = node.inputs[:2]
+    sa, sb = g.shapes[a], g.shapes[b]
+    if c.ndim != 3 or c.shape[:2] != (sa[-1], sb[-1]):
+        raise ModelError(f"TensorProduct '{node.name}': cg has shape {list(c.shape)} but a is {list(sa)} and b is "
+                         f"{list(sb)} (need [{sa[-1]}, {sb[-1]}, Dk])")
+    if tuple(sa[:-1]) != tuple(sb[:-1]):
+        raise ModelError(f"TensorProduct '{node.name}': a {list(sa)} and b {list(sb)} must share their leading axes")
+    return c
+
+
+def recognize_tensor_products(g) -> bool:
+    """Rewrite equihls::TensorProduct nodes and bilinear Einsums into Bilinear nodes.
+
+    TensorProduct with declared irreps: the coefficient tensor must intertwine them
+    (ModelError naming the node otherwise). Undeclared irreps and Einsum('<p>i,<p>j,ijk-><p>k')
+    with a rank-3 constant: the irreps are inferred (`infer_irreps`) and recorded in
+    attrs["irreps"]; if none fit, the node is still lowered with a UserWarning that no symmetry
+    is certified for it. Other Einsums are left alone (and refused later)."""
+    changed = False
+    for node in list(g.nodes):
+        if node.domain == "equihls" and node.op == "TensorProduct":
+            c = _tensor_product_cg(g, node)
+            names = [str(node.attrs.get(k, "") or "").strip() for k in ("irreps_in1", "irreps_in2", "irreps_out")]
+            desc = f"TensorProduct '{node.name}'"
+            if all(names):
+                irreps = check_intertwiner(desc, c, names)
+            elif any(names):
+                raise ModelError(f"{desc}: declare all of irreps_in1, irreps_in2, irreps_out or none "
+                                 f"(got {names})")
+            else:
+                irreps = _infer_or_warn(node, c, "TensorProduct")
+            changed |= _make_bilinear(g, node, node.inputs[0], node.inputs[1], c, irreps)
+        elif node.domain == "" and node.op == "Einsum":
+            hit = _match_bilinear_einsum(g, node)
+            if hit:
+                a, b, c = hit
+                changed |= _make_bilinear(g, node, a, b, c, _infer_or_warn(node, c, "Einsum"))
+    return changed

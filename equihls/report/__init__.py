@@ -1,0 +1,1 @@
+"""Stage 7, numbers: resource and latency estimates (`estimate`), vendor synthesis reports (`synth`) and the project report (`summary`)."""
