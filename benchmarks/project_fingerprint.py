@@ -4,11 +4,12 @@
     python benchmarks/project_fingerprint.py --compare FILE   # recompile; exit 1 on any difference
 
 Each ZOO model is compiled for vu9p with its card's options into a fresh temporary directory.
-Every file is hashed except the C-sim shared object (a g++ product, not part of the project),
-with the project's absolute path replaced by ``<PROJECT>`` (hls4ml writes it into
-``hls4ml_config.yml`` and ``build_lib.sh``; each run compiles into a new temporary directory), and
-the manifest which is hashed with its ``passes`` entry (the pass log: a refactor that adds
-named passes changes it, and nothing the firmware computes) listed separately.
+Every file is hashed except the C-sim shared object (a g++ product, not part of the project).
+Two things that depend on where the project lies are normalised first: its absolute path
+(hls4ml writes it into ``hls4ml_config.yml``) becomes ``<PROJECT>`` and the project stamp (a hash
+of that yml, also in ``build_lib.sh``) becomes ``<STAMP>``. The manifest is hashed without its
+``passes`` entry (the pass log: a refactor that adds named passes changes it, and nothing the
+firmware computes), which is listed separately.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -45,6 +47,7 @@ def fingerprint(project: str) -> dict:
                 data = fh.read()
             for p in paths:
                 data = data.replace(p, b"<PROJECT>")
+            data = re.sub(rb'(LIB_STAMP=|Stamp: ")[0-9a-f]{8}', rb"\1<STAMP>", data)
             if rel == MANIFEST:
                 manifest = json.loads(data)
                 out["equihls.json:passes"] = manifest.pop("passes", None)
