@@ -24,6 +24,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..errors import OptionError
+
 ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV")
 OVERFLOW_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
 
@@ -367,8 +369,6 @@ def parse_user_type(s: str, option: str, max_width: int, allow_negative_frac: bo
     integer than total bits (I <= W: an LSB above 1 silently drops every value's low bits).
     ``FixedType.parse`` stays general: manifests legitimately store types such as
     ``ap_fixed<1,-9>`` (I < 0 is fine here too). Raises OptionError naming `option` and `s`."""
-    from ..errors import OptionError
-
     try:
         t = FixedType.parse(s)
     except (ValueError, TypeError) as e:
