@@ -5,7 +5,8 @@ When s·C has integer (or dyadic) coefficients, e.g. I/√3 (1⊗1→0) -> I, ε
 Bilinear block needs no constant multipliers at all (±2^k are shifts). The scale moves into the
 next channel-mixing Dense, reached through linear wiring that commutes with a scalar (blocks with
 the commutes_with_scale trait: Route, ReduceSum), each with a single consumer. Coefficients with
-irrational ratios (most l >= 2 couplings) have no exact simple form and are left as they are (exact for their quantised values).
+irrational ratios (most l >= 2 couplings) have no exact simple form and are left as they are
+(exact for their quantised values).
 """
 from __future__ import annotations
 
