@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from equihls.symmetry import o3 as irreps, lorentz as lorentz_irreps  # noqa: E402
 from equihls.blocks.bilinear import dense_multiplier_count, multiplier_count  # noqa: E402
-from equihls.precision.infer import quantize_const  # noqa: E402
+from equihls.ir.fixedpoint import quantize_const  # noqa: E402
 
 WEIGHT_FRAC = 12
 

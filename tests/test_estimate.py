@@ -9,6 +9,7 @@ from equihls.report import estimate
 from equihls.frontend import onnx_import as frontend
 from equihls import passes, targets
 from equihls.precision import infer as precision
+from equihls.blocks import cost
 from equihls.blocks.bilinear import multiplier_count
 from equihls.ir.fixedpoint import FixedType
 from equihls.symmetry.o3 import cg
@@ -25,12 +26,12 @@ def _typed(path, input_type="ap_fixed<16,12>"):
 
 
 def test_dsp_mapping_rules():
-    assert estimate.dsp_slices(9, 16) == 0 and estimate.dsp_slices(16, 9) == 0      # fabric below 10 bits
-    assert estimate.dsp_slices(10, 10) == 1 and estimate.dsp_slices(27, 18) == 1 and estimate.dsp_slices(18, 27) == 1
-    assert estimate.dsp_slices(28, 18) == 2 and estimate.dsp_slices(33, 33) == 4
-    assert estimate.fabric_mult_luts(8, 8) == 32
-    assert [estimate.csd_digits(v) for v in (0, 1, 3, 7, 5, -7, 0b1011011)] == [0, 1, 2, 2, 2, 2, 4]
-    assert estimate.significant_bits(12) == 3 and estimate.significant_bits(-1) == 2
+    assert cost.dsp_slices(9, 16) == 0 and cost.dsp_slices(16, 9) == 0      # fabric below 10 bits
+    assert cost.dsp_slices(10, 10) == 1 and cost.dsp_slices(27, 18) == 1 and cost.dsp_slices(18, 27) == 1
+    assert cost.dsp_slices(28, 18) == 2 and cost.dsp_slices(33, 33) == 4
+    assert cost.fabric_mult_luts(8, 8) == 32
+    assert [cost.csd_digits(v) for v in (0, 1, 3, 7, 5, -7, 0b1011011)] == [0, 1, 2, 2, 2, 2, 4]
+    assert cost.significant_bits(12) == 3 and cost.significant_bits(-1) == 2
 
 
 @pytest.mark.parametrize("n,d", [(16, 4), (5, 3), (2, 2)])

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 from equihls.precision import infer as precision
 from equihls import project
 from equihls.errors import PrecisionError, SelfCheckError
-from equihls.ir.fixedpoint import FixedType
+from equihls.ir.fixedpoint import FixedType, quantize_const
 from models.common import auc as roc_auc
 from tests.conftest import SAMPLES
 
@@ -113,7 +113,7 @@ def test_old_weight_frac_rounding_the_scale_to_zero_is_an_error_naming_it(pelica
 @pytest.mark.parametrize("value", [1e-4, 1e-6, 3.3e-5, 0.1, 1.0 / 49, 7.5, 1234.567, 1e4])
 def test_constants_keep_relative_precision(value):
     c = np.array([value, -value / 3, value / 7])
-    t, raw, err = precision.quantize_const(c, 12)
+    t, raw, err = quantize_const(c, 12)
     assert err <= 2.0 ** -12 * value * (1 + 1e-12)       # 12 significant bits of the largest value
     assert t.width <= 13 or value >= 2**12               # sign + 12 bits: no wider than before
     assert precision.const_precision_problem(c, raw, t, 12) is None
@@ -121,18 +121,18 @@ def test_constants_keep_relative_precision(value):
 
 def test_exact_values_stay_exact():
     for c in ([2.0 ** -20], [0.75, -0.25, 3.0], [1024.0, 0.5], [0.0, 0.0]):
-        t, raw, err = precision.quantize_const(np.array(c), 12)
+        t, raw, err = quantize_const(np.array(c), 12)
         assert err == 0.0, c
-    t, _, _ = precision.quantize_const(np.array([0.75, 0.5]), 12)
+    t, _, _ = quantize_const(np.array([0.75, 0.5]), 12)
     assert t.frac == 2                                   # the fewest bits that represent it
 
 
 def test_precision_problems_are_named():
     c = np.array([1e-4])
-    t, raw, _ = precision.quantize_const(c, 12, weight_frac=12)
+    t, raw, _ = quantize_const(c, 12, weight_frac=12)
     assert "rounds to 0" in precision.const_precision_problem(c, raw, t, 12)
     c = np.array([1.5e-4])
-    t, raw, _ = precision.quantize_const(c, 12, weight_frac=12)
+    t, raw, _ = quantize_const(c, 12, weight_frac=12)
     assert "relative error" in precision.const_precision_problem(c, raw, t, 12)
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from equihls.ir.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType, exact_type, raw_dtype
+from equihls.ir.fixedpoint import (OVERFLOW_MODES, ROUNDING_MODES, FixedType, const_frac_cap, exact_type, is_pow2,
+                                   quantize_const, raw_dtype)
 
 SEED = 20240611
 UNIV_W, UNIV_F = 400, 200  # universal exact source ap_fixed<400,200>
@@ -525,3 +526,24 @@ def test_constructor_validation():
         FixedType(8, 3, True, "AP_TRN", "AP_WRAP_SM")
     assert FixedType(np.int64(8), np.int32(3)) == FixedType(8, 3)
     assert FixedType(8, 3).with_modes(overflow="AP_SAT") == FixedType(8, 3, True, "AP_TRN", "AP_SAT")
+
+
+def test_is_pow2_numbers_and_arrays():
+    """One power-of-two test for every caller: ±2^k (either sign of k) and 0 multiply as an exact
+    shift; exact for floats and for ints too wide for a float."""
+    assert [is_pow2(v) for v in (1, -1, 2, 0.25, -0.5, 1 << 70, 0)] == [True] * 7
+    assert [is_pow2(v) for v in (3, 0.75, (1 << 70) + 1, float("inf"), float("nan"))] == [False] * 5
+    assert is_pow2(np.array([0.0, 4.0, -0.125])) and is_pow2(np.zeros(3)) and not is_pow2(np.array([2.0, 6.0]))
+    assert is_pow2(np.array([1 << 80, 0], dtype=object)) and not is_pow2(np.array([4, 12]))
+
+
+def test_quantize_const_lives_with_the_fixed_point_model():
+    """quantize_const: the fewest fractional bits that represent the values exactly, else the
+    per-tensor cap of weight_bits significant bits; powers of two stay exact."""
+    t, raw, err = quantize_const(np.array([0.5, -1.25, 3.0]), weight_bits=12)
+    assert (t.frac, list(raw), err) == (2, [2, -5, 12], 0.0)
+    assert const_frac_cap(np.array([0.3]), 12) == 13 and const_frac_cap(np.zeros(2), 12) == 0
+    t, raw, err = quantize_const(np.array([0.3]), weight_bits=12)
+    assert t.frac == 13 and int(raw[0]) == round(0.3 * 2 ** 13) and 0 < err <= 2.0 ** -14
+    t, raw, _ = quantize_const(np.array([2.0 ** -20]), weight_bits=4)
+    assert t.frac == 20 and int(raw[0]) == 1

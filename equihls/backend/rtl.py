@@ -19,7 +19,9 @@ import time
 
 import numpy as np
 
+from ..blocks.scalar_products import ScalarProducts
 from ..errors import EquihlsError
+from ..ir.fixedpoint import exact_type
 
 LOG_TAIL_CHARS = 3000
 
@@ -28,26 +30,23 @@ def _tail(text: str) -> str:
     return text[-LOG_TAIL_CHARS:]
 
 
+def _metric(d: int, neg_mask: int) -> list[int]:
+    """The block's diagonal metric (+1 / -1 per component) of an RTL neg_mask over d components."""
+    return [-1 if (neg_mask >> k) & 1 else 1 for k in range(d)]
+
+
 def scalar_products_range(d: int, width: int, neg_mask: int) -> tuple[int, int]:
-    """Exact [min, max] of sum_d s_d x_i[d] x_j[d] for signed ``width``-bit raw integers."""
+    """Exact [min, max] of sum_d s_d x_i[d] x_j[d] for signed ``width``-bit raw integers: the
+    ScalarProducts block's own interval, over every pair of vectors."""
     half = 1 << (width - 1)
-    p_lo, p_hi = -half * (half - 1), half * half  # a product's range (hi = (-2^(W-1))^2)
-    n_neg = bin(neg_mask & ((1 << d) - 1)).count("1")
-    n_pos = d - n_neg
-    return n_pos * p_lo - n_neg * p_hi, n_pos * p_hi - n_neg * p_lo
-
-
-def signed_width(lo: int, hi: int) -> int:
-    """Smallest two's complement width that holds every integer of [lo, hi]."""
-    w = 1
-    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
-        w += 1
-    return w
+    return ScalarProducts.raw_range(-half, half - 1, _metric(d, neg_mask))
 
 
 def scalar_products_out_width(d: int, width: int, neg_mask: int) -> int:
-    """Exact output width of one scalar product (at most 2*width + ceil(log2 d))."""
-    return signed_width(*scalar_products_range(d, width, neg_mask))
+    """Exact output width of one scalar product (at most 2*width + ceil(log2 d)): the block's
+    exact accumulator type of that interval."""
+    lo, hi = scalar_products_range(d, width, neg_mask)
+    return exact_type(min(lo, 0), max(hi, 0), 0).width
 
 
 def pair_list(n: int) -> list[tuple[int, int]]:

@@ -1,17 +1,7 @@
-"""Registry of equihls IP-block models (op name -> Block instance)."""
-from .bilinear import Bilinear
-from .dense import Dense
-from .eltwise import Eltwise
-from .lut import LUT
-from .reduce import ReduceSum
-from .route import Concat2, Route
-from .scalar_products import ScalarProducts
-from .unary import Unary
+"""The equihls IP-block models: one module per block (see base.Block); each class registers itself
+in BLOCKS when its module is imported. Importing them here, in this order, fixes the registry
+(and the hls4ml layer registration) order."""
+from . import scalar_products, dense, eltwise, route, reduce, unary, lut, bilinear  # noqa: F401  (registration)
+from .base import BLOCKS, block_for, block_or_none
 
-BLOCKS = {b.op: b for b in (ScalarProducts(), Dense(), Eltwise(), Route(), Concat2(), ReduceSum(), Unary(), LUT(),
-                            Bilinear())}
-
-
-def block_for(node):
-    """The Block model of an equihls node."""
-    return BLOCKS[node.op]
+__all__ = ["BLOCKS", "block_for", "block_or_none"]

@@ -2,7 +2,9 @@
 
 Each equihls op has a Python class (one module per block, next to its header in ip_blocks/)
 that knows: the exact interval of its pre-rounding result, its bit-exact numpy twin on raw
-integers, an error bound against real arithmetic, and the C++ it emits.
+integers, an error bound against real arithmetic, the C++ it emits, its resource and latency
+cost (with the device model of blocks/cost.py) and the traits optimisation passes ask about.
+Defining a subclass with an `op` registers one instance in BLOCKS; `block_for` finds it.
 
 Raw data: a tensor of type <W,I> is held as integers raw = value * 2**F (F = W - I), shaped
 [batch, size] (flat per event), dtype int64 when every intermediate fits in 62 bits, else object
@@ -56,12 +58,43 @@ def cpp_table(name: str, ctype: str, values) -> str:
             f"        return t[i];\n    }}\n")
 
 
+# op name -> the one instance of its Block subclass, in definition order (filled by Block.__init_subclass__)
+BLOCKS: dict = {}
+
+
+def block_for(node):
+    """The Block model of an equihls node."""
+    return BLOCKS[node.op]
+
+
+def block_or_none(node):
+    """The Block model of a node, or None for a node that is not (yet) an equihls block."""
+    return BLOCKS.get(node.op) if node.is_equihls else None
+
+
 class Block:
-    """Interface of an IP-block model. Subclasses set `op`, `header`, `rounds`."""
+    """Interface of an IP-block model. Subclasses set `op`, `header`, `rounds`; a subclass with a
+    non-empty `op` registers itself in BLOCKS (one block per op)."""
 
     op = ""
     header = ""
     accumulates = False   # True: the user may narrow the accumulator (twin_accumulate models it)
+    # traits of the optimisation passes
+    per_element = False   # out[k] depends on in[k] only (any shape): fold_pairs may move it onto i <= j pairs
+    commutes_with_scale = False   # scaling its (only) runtime input by s scales its output by s (fold_scales)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("op"):
+            return
+        if cls.op in BLOCKS:
+            raise ValueError(f"block op '{cls.op}' is registered twice ({type(BLOCKS[cls.op]).__name__}, "
+                             f"{cls.__name__})")
+        BLOCKS[cls.op] = cls()
+
+    def bind_defaults(self, node, default_type: FixedType) -> None:
+        """Fill attributes the block takes from the compile's default type before its interval is
+        computed (the precision pass calls it on every node); none by default."""
 
     def rounds(self, node) -> bool:
         """True if the output may be rounded to the default fractional bits (else it is exact)."""
@@ -110,6 +143,11 @@ class Block:
 
     def cpp_call(self, g, node, ctx) -> str:
         """The C++ call statement."""
+        raise NotImplementedError
+
+    def cost(self, g, node, prec, post_adder: bool = True):
+        """Estimated resources and critical path (a blocks.cost.BlockCost) of this node typed by the
+        Precision `prec`. post_adder=False: no DSP48E2 post-adder absorbs an addition."""
         raise NotImplementedError
 
 

@@ -8,8 +8,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ModelError
-from ..ir.fixedpoint import exact_type
+from ..ir.fixedpoint import exact_type, is_pow2
 from .base import Block, as_dtype, cpp_table, per_event, size
+from .cost import DELAY_DSP_NS, DELAY_LUT_NS, BlockCost, const_products, dsp_slices, tree_delay, width_of
 
 # Largest number of free variables whose box vertices acc_range enumerates for one output
 # (2**14 vertices); beyond it the sound term-wise bound is used.
@@ -29,12 +30,6 @@ class SparsePlan(NamedTuple):
     pairs: list
     terms: list
     entries: list
-
-
-def is_pow2(v) -> bool:
-    """True if |v| is 2**k for an integer k (of either sign); v an int or float, exact test."""
-    f = abs(Fraction(v))
-    return f > 0 and f.numerator & (f.numerator - 1) == 0 and f.denominator & (f.denominator - 1) == 0
 
 
 def sparse_plan(c) -> SparsePlan:
@@ -156,8 +151,7 @@ class Bilinear(Block):
     def cpp_config(self, g, node, ctx):
         ta, tb, tc = (ctx["types"][t] for t in node.inputs)
         rows, da, db, dk = self._dims(g, node)
-        raw = ctx["qconst"][node.inputs[2]]   # the coupling as the precision pass quantised it
-        plan = sparse_plan(np.asarray(raw).astype(object).reshape(da, db, dk))
+        plan = sparse_plan(self._cq(g, node, ctx["qconst"]))   # C as the precision pass quantised it
         fp, fc = ta.frac + tb.frac, tc.frac
         corners = [u * v for u in (ta.raw_min, ta.raw_max) for v in (tb.raw_min, tb.raw_max)]
         plo, phi = min(corners), max(corners)
@@ -195,6 +189,21 @@ class Bilinear(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::bilinear<{in0_t}, {in1_t}, {out_t}, {config}>({in0}, {in1}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        a, b, _ = node.inputs
+        rows, da, db, dk = self._dims(g, node)
+        wa, wb, acc = width_of(prec, a), width_of(prec, b), prec.acc[node.name].width
+        plan = sparse_plan(self._cq(g, node, prec.qconst))
+        c = BlockCost(node.name, node.op)
+        c.products.append((rows * len(plan.pairs), wa, wb, "var"))
+        _, chain = const_products(c, wa + wb, [int(m) for _, m in plan.terms], rows)
+        per_k = np.bincount([k for _, k, _ in plan.entries], minlength=dk) if plan.entries else np.zeros(dk, int)
+        c.adders.append((rows * int(np.maximum(per_k - 1, 0).sum()), acc))
+        c.ops = (([DELAY_DSP_NS] if dsp_slices(wa, wb) else [DELAY_LUT_NS * 3]) + chain
+                 + tree_delay(int(per_k.max(initial=0)), acc))
+        c.notes = {"multipliers": len(plan.pairs) * rows, "dense_multipliers": da * db * dk * rows}
+        return c
 
 
 def _bilinear_range(ck, ar, br) -> tuple[int, int]:

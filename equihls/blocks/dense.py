@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Block, align, as_dtype, per_event, size
+from .cost import BlockCost, const_products, tree_delay, width_of
 
 
 class Dense(Block):
@@ -74,3 +75,24 @@ class Dense(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::dense_last_axis<{in0_t}, {out_t}, {config}>({in0}, {out}, {in1}, {in2});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        x, w, b = node.inputs
+        cin, cout = g.shapes[w]
+        rows = size(per_event(g.shapes[x])) // cin
+        xw, acc = width_of(prec, x), prec.acc[node.name].width
+        wq = np.asarray(prec.qconst[w]).reshape(cin, cout)
+        bq = np.asarray(prec.qconst[b]).reshape(-1)
+        c = BlockCost(node.name, node.op)
+        slow, max_terms = [], 0
+        for o in range(cout):
+            col = [int(v) for v in wq[:, o]]
+            n_dsp, chain = const_products(c, xw, col, rows)
+            terms = sum(1 for v in col if v != 0) + (1 if int(bq[o]) != 0 else 0)
+            c.adders.append((rows * max(0, terms - 1 - (n_dsp if post_adder else 0)), acc))
+            if sum(chain) > sum(slow):
+                slow = chain
+            max_terms = max(max_terms, terms)
+        c.ops = slow + tree_delay(max_terms, acc)
+        c.notes = {"nonzero_weights": int(np.count_nonzero(wq)), "weights": int(wq.size)}
+        return c

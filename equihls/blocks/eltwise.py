@@ -1,9 +1,12 @@
 """Model of ip_blocks/equihls_eltwise.h: binary element-wise ops with numpy broadcasting."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Block, align, as_dtype, cpp_table, operand_range, size
+from .cost import DELAY_DSP_NS, DELAY_LUT_NS, BlockCost, add_delay, const_products, dsp_slices, width_of
 
 OPS = ("add", "sub", "mul", "max", "min")
 
@@ -119,3 +122,27 @@ class Eltwise(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::eltwise<{in0_t}, {in1_t}, {out_t}, {config}>({in0}, {in1}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        op, n = node.attrs["op"], len(node.attrs["ia"])
+        acc = prec.acc[node.name].width
+        a, b = node.inputs
+        c = BlockCost(node.name, node.op)
+        if op in ("add", "sub"):
+            c.adders.append((n, acc))
+            c.ops = [add_delay(acc)]
+        elif op in ("max", "min"):
+            c.lut_other += 2 * acc * n
+            c.ops = [add_delay(acc), DELAY_LUT_NS]
+        elif node.attrs.get("pow2", False):
+            c.ops = []
+        elif g.is_const(b) or g.is_const(a):
+            var, const = (a, b) if g.is_const(b) else (b, a)
+            q = np.asarray(prec.qconst[const]).reshape(-1)
+            table = np.asarray(node.attrs["ib" if const == b else "ia"])
+            _, c.ops = const_products(c, width_of(prec, var), [int(q[i]) for i in table])
+        else:
+            wa, wb = width_of(prec, a), width_of(prec, b)
+            c.products.append((n, wa, wb, "var"))
+            c.ops = [DELAY_DSP_NS] if dsp_slices(wa, wb) else [DELAY_LUT_NS * math.ceil(math.log2(min(wa, wb) + 1))]
+        return c

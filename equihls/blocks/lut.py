@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import functools
 import math
+from decimal import Decimal
 
 import numpy as np
 
 from ..ir.fixedpoint import FixedType
-from .base import Block, as_dtype, cpp_table, size
+from .base import Block, as_dtype, cpp_table, per_event, size
+from .cost import (BRAM18_BITS, BRAM_MIN_BITS, DELAY_LUT_NS, DELAY_ROM_NS, PSI_INDEX_LUT_PER_BIT, BlockCost, add_delay,
+                   width_of)
 
 FUNCS = {
     # name: (f, Lipschitz constant, odd, uniform-grid half range)
@@ -102,6 +105,11 @@ class LUT(Block):
 
     op = "LUT"
     header = "equihls_lut.h"
+    per_element = True
+
+    def bind_defaults(self, node, default_type):
+        # the table's output fractional bits: the default type's unless the node fixes them
+        node.attrs.setdefault("frac", default_type.frac)
 
     def table(self, node, types):
         it = types[node.inputs[0]]
@@ -170,11 +178,32 @@ class LUT(Block):
         fn = "lut_log_odd" if node.attrs["func"] == "psi" else "lut_uniform"
         return "equihls::%s<{in0_t}, {out_t}, {config}>({in0}, {out});" % fn
 
+    def cost(self, g, node, prec, post_adder=True):
+        n = size(per_event(g.shapes[node.inputs[0]]))
+        entries = len(self.table(node, prec.types)["raw"])
+        w_in, w_out = width_of(prec, node.inputs[0]), width_of(prec, node.outputs[0])
+        c = BlockCost(node.name, node.op)
+        bits = entries * w_out
+        if bits >= BRAM_MIN_BITS:
+            c.bram18 = math.ceil(n / 2) * math.ceil(bits / BRAM18_BITS)
+            c.ops = ["bram"]
+        else:
+            c.lut_other = math.ceil(entries / 64) * w_out * n
+            c.ops = [DELAY_ROM_NS]
+        if node.attrs["func"] == "psi":   # |x|, log index, and the output sign
+            c.lut_other += PSI_INDEX_LUT_PER_BIT * w_in * n
+            c.adders.append((2 * n, w_out))
+            c.ops = [add_delay(w_in), 2 * DELAY_LUT_NS] + c.ops + [add_delay(w_out)]
+        else:
+            c.adders.append((n, w_in))
+            c.ops = [add_delay(w_in)] + c.ops
+        c.notes = {"table_entries": entries, "table_bits": bits, "elements": n}
+        return c
+
 
 def _fixed_literal(raw: int, frac: int) -> str:
     """Exact decimal literal of raw * 2^-frac (dyadic rationals have finite decimals)."""
     if frac <= 0:
         return str(raw << -frac)
-    from decimal import Decimal
     d = Decimal(raw) / (Decimal(2) ** frac)
     return format(d, "f")

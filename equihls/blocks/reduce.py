@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Block, as_dtype, cpp_table, size
+from .cost import BlockCost, tree_delay
 
 
 class ReduceSum(Block):
@@ -11,6 +12,7 @@ class ReduceSum(Block):
 
     op = "ReduceSum"
     header = "equihls_reduce.h"
+    commutes_with_scale = True
 
     def acc_range(self, g, node, types, qconst):
         t, n = types[node.inputs[0]], node.attrs["n_reduce"]
@@ -39,3 +41,11 @@ class ReduceSum(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::reduce_sum<{in0_t}, {out_t}, {config}>({in0}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        k = node.attrs["n_reduce"]
+        n_out = len(np.asarray(node.attrs["src"])) // k
+        acc = prec.acc[node.name].width
+        c = BlockCost(node.name, node.op, adders=[(n_out * (k - 1), acc)])
+        c.ops = tree_delay(k, acc)
+        return c

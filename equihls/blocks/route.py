@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Block, align, as_dtype, cpp_table, operand_range, size
+from .cost import BlockCost
 
 
 class Route(Block):
@@ -11,6 +12,7 @@ class Route(Block):
 
     op = "Route"
     header = "equihls_route.h"
+    commutes_with_scale = True
 
     def acc_range(self, g, node, types, qconst):
         return operand_range(g, node.inputs[0], types, qconst)
@@ -32,6 +34,9 @@ class Route(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::route<{in0_t}, {out_t}, {config}>({in0}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        return BlockCost(node.name, node.op)   # wiring: no logic
 
 
 class Concat2(Block):
@@ -67,3 +72,6 @@ class Concat2(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::concat2<{in0_t}, {in1_t}, {out_t}, {config}>({in0}, {in1}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        return BlockCost(node.name, node.op)   # wiring: no logic

@@ -1,9 +1,12 @@
 """Model of ip_blocks/equihls_scalar_products.h: pairwise products under a diagonal ±1 metric."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Block, align, as_dtype, per_event
+from .cost import DELAY_DSP_CASCADE_NS, DELAY_DSP_NS, DELAY_LUT_NS, BlockCost, dsp_slices, tree_delay, width_of
 
 
 class ScalarProducts(Block):
@@ -31,19 +34,24 @@ class ScalarProducts(Block):
             overflow += ovf
         return acc.reshape(x.shape[0], n * n), overflow
 
-    def acc_range(self, g, node, types, qconst):
-        t = types[node.inputs[0]]
-        lo, hi = t.raw_min, t.raw_max
+    @staticmethod
+    def raw_range(lo: int, hi: int, metric, n_vectors: int = 2) -> tuple[int, int]:
+        """Exact (min, max) of sum_d metric[d] x_i[d] x_j[d] over raw components x in [lo, hi], for
+        every pair (i, j) of n_vectors vectors (one vector: only its sum of squares)."""
         sq_hi = max(lo * lo, hi * hi)              # x_i*x_i in [0, sq_hi]
         cross = [lo * lo, lo * hi, hi * hi]        # x_i*x_j, i != j
         c_lo, c_hi = min(cross), max(cross)
         # a diagonal element is sum of squares; an off-diagonal one a sum of cross products
-        pos = sum(1 for m in node.attrs["metric"] if m > 0)
-        neg = len(node.attrs["metric"]) - pos
+        pos = sum(1 for m in metric if m > 0)
+        neg = len(metric) - pos
         diag = (-neg * sq_hi, pos * sq_hi)
         off = (pos * c_lo - neg * c_hi, pos * c_hi - neg * c_lo)
+        return (min(diag[0], off[0]), max(diag[1], off[1])) if n_vectors > 1 else diag
+
+    def acc_range(self, g, node, types, qconst):
+        t = types[node.inputs[0]]
         n = per_event(g.shapes[node.inputs[0]])[0]
-        lo_r, hi_r = (min(diag[0], off[0]), max(diag[1], off[1])) if n > 1 else diag
+        lo_r, hi_r = self.raw_range(t.raw_min, t.raw_max, node.attrs["metric"], n)
         return lo_r, hi_r, 2 * t.frac
 
     def twin(self, g, node, raws, types, qconst, acc_frac):
@@ -74,6 +82,24 @@ class ScalarProducts(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::scalar_products<{in0_t}, {out_t}, {config}>({in0}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        n, d = per_event(g.shapes[node.inputs[0]])
+        w, acc = width_of(prec, node.inputs[0]), prec.acc[node.name].width
+        used = sum(1 for m in node.attrs["metric"] if m != 0)
+        pairs = n * (n + 1) // 2
+        c = BlockCost(node.name, node.op)
+        c.products.append((pairs * used, w, w, "var"))
+        # the D-term signed sum: D-1 adders, one absorbed by each DSP product's post-adder
+        n_fabric_adds = max(0, used - 1 - (used if dsp_slices(w, w) and post_adder else 0))
+        c.adders.append((pairs * n_fabric_adds, acc))
+        if dsp_slices(w, w) and post_adder:   # products chained through the DSP post-adders
+            c.ops = [DELAY_DSP_NS] + [DELAY_DSP_CASCADE_NS] * (used - 1)
+        else:
+            c.ops = [DELAY_LUT_NS * math.ceil(math.log2(w))] + tree_delay(used, acc)
+        c.notes = {"multipliers": pairs * used, "dense_multipliers": n * n * d,
+                   "ratio_vs_dense": pairs * used / (n * n * d), "pairs": pairs}
+        return c
 
 
 def _gram_object(x, m):

@@ -1,9 +1,12 @@
 """Model of ip_blocks/equihls_unary.h: relu, negation and explicit casts."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .base import Block, size
+from .base import Block, per_event, size
+from .cost import DELAY_LUT_NS, BlockCost, add_delay
 
 OPS = ("relu", "neg", "cast")
 
@@ -13,6 +16,7 @@ class Unary(Block):
 
     op = "Unary"
     header = "equihls_unary.h"
+    per_element = True
 
     def rounds(self, node):
         return node.attrs["op"] == "cast"
@@ -52,3 +56,23 @@ class Unary(Block):
 
     def cpp_call(self, g, node, ctx):
         return "equihls::unary<{in0_t}, {out_t}, {config}>({in0}, {out});"
+
+    def cost(self, g, node, prec, post_adder=True):
+        op = node.attrs["op"]
+        n = size(per_event(g.shapes[node.inputs[0]]))
+        out_t, in_t = prec.types[node.outputs[0]], prec.types[node.inputs[0]]
+        c = BlockCost(node.name, node.op)
+        if op == "relu":
+            c.lut_other = math.ceil(out_t.width / 2) * n
+            c.ops = [DELAY_LUT_NS]
+        elif op == "neg":
+            c.adders.append((n, out_t.width))
+            c.ops = [add_delay(out_t.width)]
+        else:  # cast: a rounding adder when bits are dropped with a rounding mode, saturation logic
+            rnd = in_t.frac > out_t.frac and out_t.rounding not in ("AP_TRN", "AP_TRN_ZERO")
+            sat = out_t.overflow != "AP_WRAP" and in_t.integer > out_t.integer
+            if rnd:
+                c.adders.append((n, out_t.width))
+            c.lut_other = (out_t.width if sat else 0) * n
+            c.ops = ([add_delay(out_t.width)] if rnd else []) + ([DELAY_LUT_NS] if sat else [])
+        return c

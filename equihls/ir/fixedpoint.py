@@ -20,11 +20,17 @@ import math
 import operator
 import re
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 
+from ..errors import OptionError
+
 ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV")
 OVERFLOW_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
+
+# Significant bits of each constant tensor's largest value (quantize_const's default).
+DEFAULT_WEIGHT_BITS = 12
 
 # Widths up to 62 bits leave headroom in int64 for the rounding increment and
 # for callers adding two values before re-quantising.
@@ -363,8 +369,6 @@ def parse_user_type(s: str, option: str, max_width: int, allow_negative_frac: bo
     integer than total bits (I <= W: an LSB above 1 silently drops every value's low bits).
     ``FixedType.parse`` stays general: manifests legitimately store types such as
     ``ap_fixed<1,-9>`` (I < 0 is fine here too). Raises OptionError naming `option` and `s`."""
-    from ..errors import OptionError
-
     try:
         t = FixedType.parse(s)
     except (ValueError, TypeError) as e:
@@ -422,3 +426,60 @@ def raw_dtype(*types: FixedType):
     if all(t.width <= INT64_MAX_WIDTH for t in types):
         return np.dtype(np.int64)
     return np.dtype(object)
+
+
+def is_pow2(v) -> bool:
+    """True if every entry of v (a number or an array) is 0 or ±2^k for an integer k of either
+    sign, i.e. multiplying by v is an exact shift. Exact for floats and for Python ints of any size."""
+    a = np.asarray(v)
+    if a.dtype.kind == "f":
+        nz = np.abs(a.reshape(-1).astype(np.float64))
+        return bool(np.all(np.frexp(nz[nz != 0])[0] == 0.5))   # inf/nan: mantissa not 0.5
+    for x in a.reshape(-1).tolist():                           # ints, objects: exact rationals
+        f = abs(Fraction(x))
+        if f and (f.numerator & (f.numerator - 1) or f.denominator & (f.denominator - 1)):
+            return False
+    return True
+
+
+def const_frac_cap(c: np.ndarray, weight_bits: int) -> int:
+    """Fractional bits that give the largest |c| `weight_bits` significant bits (a per-tensor
+    binary point, like a floating-point mantissa): max|c| * 2^f < 2^weight_bits. Never
+    negative (integers stay integers); 0 for an all-zero tensor."""
+    nz = np.abs(np.asarray(c, dtype=np.float64).reshape(-1))
+    nz = nz[nz != 0]
+    if not nz.size:
+        return 0
+    return max(0, weight_bits - int(np.frexp(nz.max())[1]))
+
+
+def quantize_const(c: np.ndarray, weight_bits: int = DEFAULT_WEIGHT_BITS,
+                   weight_frac: int | None = None) -> tuple[FixedType, np.ndarray, float]:
+    """(type, raw ints flat, max quantisation error) of a constant array.
+
+    The binary point comes from the tensor's magnitude (const_frac_cap: `weight_bits`
+    significant bits for its largest entry) unless `weight_frac` fixes the fractional bits
+    explicitly. Values exactly representable with fewer fractional bits use the fewest that
+    represent them; tensors of powers of two are exact whatever the cap."""
+    c = np.asarray(c, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(c)):
+        raise ValueError("constant contains NaN or Inf")
+    cap = const_frac_cap(c, weight_bits) if weight_frac is None else weight_frac
+    nz = np.abs(c[c != 0])
+    mant, expo = np.frexp(nz)
+    # powers of two (scales such as 2^-10) stay exact whatever the cap is: rounding one to
+    # 0 would silently cut a feature
+    pow2_frac = int(max(0, (1 - expo).max())) if nz.size and np.all(mant == 0.5) else None
+    for f in range(0, max(cap, pow2_frac or 0) + 1):
+        s = c * 2.0 ** f
+        if np.all(s == np.round(s)) and np.all(np.abs(s) < 2**53):
+            raw = np.array([int(v) for v in s], dtype=object)
+            break
+    else:
+        f = cap
+        raw = np.array([int(np.round(v)) for v in c * 2.0 ** f], dtype=object)
+    lo, hi = (int(raw.min()), int(raw.max())) if raw.size else (0, 0)
+    t = exact_type(min(lo, 0), max(hi, 0), f)
+    err = float(np.max(np.abs(c - raw.astype(np.float64) * 2.0 ** -f))) if raw.size else 0.0
+    raw = raw.astype(np.int64) if t.width <= 62 else raw
+    return t, raw, err

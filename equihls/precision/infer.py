@@ -29,13 +29,12 @@ import dataclasses
 
 import numpy as np
 
-from ..blocks import block_for
+from ..blocks import block_for, twin
 from ..blocks.base import mag, round_error
-from ..errors import OptionError, TypeWidthError
-from ..ir.fixedpoint import FixedType, exact_type
+from ..errors import OptionError, PrecisionError, TypeWidthError
+from ..ir.fixedpoint import DEFAULT_WEIGHT_BITS, FixedType, exact_type, quantize_const
 
 MAX_WIDTH = 96
-DEFAULT_WEIGHT_BITS = 12   # significant bits of each constant tensor's largest value
 DEFAULT_CALIB_MARGIN = 2.0
 
 
@@ -63,49 +62,6 @@ class Precision:
     quantized: set = dataclasses.field(default_factory=set)     # tensors typed by a QONNX Quant
     weight_bits: int = DEFAULT_WEIGHT_BITS
     rounded_consts: dict = dataclasses.field(default_factory=dict)  # const -> problem, kept by allow_weight_rounding
-
-
-def const_frac_cap(c: np.ndarray, weight_bits: int) -> int:
-    """Fractional bits that give the largest |c| `weight_bits` significant bits (a per-tensor
-    binary point, like a floating-point mantissa): max|c| * 2^f < 2^weight_bits. Never
-    negative (integers stay integers); 0 for an all-zero tensor."""
-    nz = np.abs(np.asarray(c, dtype=np.float64).reshape(-1))
-    nz = nz[nz != 0]
-    if not nz.size:
-        return 0
-    return max(0, weight_bits - int(np.frexp(nz.max())[1]))
-
-
-def quantize_const(c: np.ndarray, weight_bits: int = DEFAULT_WEIGHT_BITS,
-                   weight_frac: int | None = None) -> tuple[FixedType, np.ndarray, float]:
-    """(type, raw ints flat, max quantisation error) of a constant array.
-
-    The binary point comes from the tensor's magnitude (const_frac_cap: `weight_bits`
-    significant bits for its largest entry) unless `weight_frac` fixes the fractional bits
-    explicitly. Values exactly representable with fewer fractional bits use the fewest that
-    represent them; tensors of powers of two are exact whatever the cap."""
-    c = np.asarray(c, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(c)):
-        raise ValueError("constant contains NaN or Inf")
-    cap = const_frac_cap(c, weight_bits) if weight_frac is None else weight_frac
-    nz = np.abs(c[c != 0])
-    mant, expo = np.frexp(nz)
-    # powers of two (scales such as 2^-10) stay exact whatever the cap is: rounding one to
-    # 0 would silently cut a feature
-    pow2_frac = int(max(0, (1 - expo).max())) if nz.size and np.all(mant == 0.5) else None
-    for f in range(0, max(cap, pow2_frac or 0) + 1):
-        s = c * 2.0 ** f
-        if np.all(s == np.round(s)) and np.all(np.abs(s) < 2**53):
-            raw = np.array([int(v) for v in s], dtype=object)
-            break
-    else:
-        f = cap
-        raw = np.array([int(np.round(v)) for v in c * 2.0 ** f], dtype=object)
-    lo, hi = (int(raw.min()), int(raw.max())) if raw.size else (0, 0)
-    t = exact_type(min(lo, 0), max(hi, 0), f)
-    err = float(np.max(np.abs(c - raw.astype(np.float64) * 2.0 ** -f))) if raw.size else 0.0
-    raw = raw.astype(np.int64) if t.width <= 62 else raw
-    return t, raw, err
 
 
 def const_precision_problem(c: np.ndarray, raw, t: FixedType, weight_bits: int) -> str | None:
@@ -172,8 +128,6 @@ def calibration_ranges(g, prec: Precision, x_q: dict) -> dict:
 
     x_q: input name -> float64 events [batch, ...] already in the input type. The events run
     through the numpy twin of `prec` (bit-exact). Returns tensor -> (min, max) in value units."""
-    from ..blocks import twin
-
     raws_in = {n: prec.types[n].from_float(np.asarray(a).reshape(len(a), -1))[0] for n, a in x_q.items()}
     raws, _ = twin.run(g, prec, raws_in)
     out = {}
@@ -197,8 +151,6 @@ def _quantize_consts(g, weight_bits: int, weight_frac: int | None, allow_roundin
     """types, raw ints and (allowed) precision problems of every constant of `g`. A constant
     that loses its relative precision (const_precision_problem) is an error naming it, the
     nodes that read it and its largest value, unless allow_rounding."""
-    from ..errors import PrecisionError
-
     types, qconst, problems = {}, {}, {}
     for name, c in g.consts.items():
         users = [f"{n.op} '{n.name}'" for n in g.nodes if name in n.inputs]
@@ -249,8 +201,7 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
         errs[t] = 0.0
     for node in g.nodes:
         blk = block_for(node)
-        if node.op == "LUT":
-            node.attrs.setdefault("frac", default_type.frac)
+        blk.bind_defaults(node, default_type)
         lo, hi, f = blk.acc_range(g, node, types, qconst)
         a = exact_type(min(lo, 0), max(hi, 0), f)
         out = node.outputs[0]

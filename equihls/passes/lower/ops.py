@@ -11,6 +11,7 @@ import numpy as np
 from ...blocks.eltwise import broadcast_tables
 from ...errors import UnsupportedNodeError
 from ...frontend.onnx_import import _eval_node
+from ...ir.fixedpoint import is_pow2
 from ..common import const, eq_node, int_list, norm_axes
 
 UNARY = {"Relu": ("Unary", {"op": "relu"}), "Neg": ("Unary", {"op": "neg"}),
@@ -26,13 +27,6 @@ def eltwise_node(g, name, inputs, out, op, pow2=False):
     """An Eltwise node with its broadcasting frozen into index tables from the current shapes."""
     ia, ib = broadcast_tables(g.shapes[inputs[0]], g.shapes[inputs[1]], g.shapes[out])
     return eq_node("Eltwise", name, inputs, [out], op=op, pow2=pow2, ia=ia, ib=ib)
-
-
-def is_pow2(c) -> bool:
-    """True if every entry is 0 or ±2^k (multiplying by it is an exact shift)."""
-    c = np.abs(np.asarray(c, dtype=np.float64)).reshape(-1)
-    nz = c[c != 0]
-    return bool(np.all(np.frexp(nz)[0] == 0.5))
 
 
 def elide_identity_routes(g) -> bool:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...blocks import block_or_none
 from ...blocks.eltwise import broadcast_tables
 from ..common import eq_node
-
-PER_ELEMENT = {"LUT", "Unary"}
 
 
 def _single_reader(g, t):
@@ -28,9 +27,10 @@ def _chain(g, start: str, n: int):
     nodes, cur, ch = [], start, 1
     while True:
         node = _single_reader(g, cur)
-        if node is None or not node.is_equihls:
+        blk = None if node is None else block_or_none(node)
+        if blk is None:
             return None
-        if node.op in PER_ELEMENT:
+        if blk.per_element:
             pass
         elif node.op == "Eltwise":
             other = [t for t in node.inputs if t != cur]

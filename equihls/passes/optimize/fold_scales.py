@@ -3,18 +3,17 @@
 A CG tensor's normalisation is a free scalar: s·C followed by weights W/s computes the same map.
 When s·C has integer (or dyadic) coefficients, e.g. I/√3 (1⊗1→0) -> I, ε/√6 (1⊗1→1) -> ±1, the
 Bilinear block needs no constant multipliers at all (±2^k are shifts). The scale moves into the
-next channel-mixing Dense, reached through linear wiring that commutes with a scalar (Route,
-ReduceSum), each with a single consumer. Coefficients with irrational ratios (most l >= 2
-couplings) have no exact simple form and are left as they are (exact for their quantised values).
+next channel-mixing Dense, reached through linear wiring that commutes with a scalar (blocks with
+the commutes_with_scale trait: Route, ReduceSum), each with a single consumer. Coefficients with
+irrational ratios (most l >= 2 couplings) have no exact simple form and are left as they are
+(exact for their quantised values).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...blocks import block_or_none
 from ...symmetry.o3 import simplest_scale
-
-# ops that commute with multiplying their (only) runtime input by a scalar
-_PASS_THROUGH = ("Route", "ReduceSum")
 
 
 def _dense_downstream(g, t: str):
@@ -26,7 +25,8 @@ def _dense_downstream(g, t: str):
         (u,) = users
         if u.op == "Dense" and u.inputs[0] == t:
             return u
-        if u.op not in _PASS_THROUGH or u.inputs[0] != t:
+        blk = block_or_none(u)
+        if blk is None or not blk.commutes_with_scale or u.inputs[0] != t:
             return None
         t = u.outputs[0]
     return None
