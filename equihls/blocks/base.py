@@ -82,6 +82,7 @@ class Block:
     # traits of the optimisation passes
     per_element = False   # out[k] depends on in[k] only (any shape): fold_pairs may move it onto i <= j pairs
     commutes_with_scale = False   # scaling its (only) runtime input by s scales its output by s (fold_scales)
+    float_ref_abs = 0.0   # absolute error of ONNX Runtime's float32 kernel for this op (self-check envelope)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -91,6 +92,11 @@ class Block:
             raise ValueError(f"block op '{cls.op}' is registered twice ({type(BLOCKS[cls.op]).__name__}, "
                              f"{cls.__name__})")
         BLOCKS[cls.op] = cls()
+
+    def divergence_hint(self, node) -> dict | None:
+        """{'cause', 'hint'} when this block's own method explains its output diverging from the
+        float model (the self-check names it); None lets the self-check judge types and inputs."""
+        return None
 
     def bind_defaults(self, node, default_type: FixedType) -> None:
         """Fill attributes the block takes from the compile's default type before its interval is

@@ -106,6 +106,17 @@ class LUT(Block):
     op = "LUT"
     header = "equihls_lut.h"
     per_element = True
+    # ONNX Runtime's Sigmoid/Tanh are float32 approximations with an absolute error near 1e-7 even
+    # where the value is tiny (a relative ulp allowance would refuse valid models there)
+    float_ref_abs = 2.0 ** -21
+
+    def divergence_hint(self, node):
+        func = node.attrs.get("func")
+        if func not in ("sigmoid", "tanh"):
+            return None
+        return {"cause": f"the {func} table samples its input every 2^-{UNIFORM_STEP_BITS}, coarse "
+                         f"against how little this tensor varies",
+                "hint": "a model whose table inputs vary more, or a larger --fidelity-rms"}
 
     def bind_defaults(self, node, default_type):
         # the table's output fractional bits: the default type's unless the node fixes them

@@ -22,13 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..blocks import twin
+from .. import events
 from ..blocks import block_for
 from ..errors import InputError, ModelError
 
 FLOAT32_ULPS = 8  # per node, of the sum of |terms|: ONNX Runtime computes in float32
-# ONNX Runtime's Sigmoid/Tanh are float32 approximations with an absolute error near 1e-7 even
-# where the value is tiny (a relative ulp allowance would refuse valid models there)
-LUT_FLOAT_ABS = 2.0 ** -21
 DEFAULT_FIDELITY_RMS = 0.05   # max RMS(C-sim - float) / spread of each output over the samples
 
 
@@ -46,8 +44,6 @@ def sample_inputs(g, prec, n: int, seed: int) -> dict:
 def load_samples(path: str, g, onnx_names: list) -> dict:
     """Read samples from .npy or 'FILE.npz:key' (single input) or .npz (key = input name, or 'x'
     for a single input); events.checked_events refuses malformed arrays, naming file and input."""
-    from .. import events
-
     data = events.load_arrays(path)
     if isinstance(data, np.ndarray):
         if len(g.inputs) != 1:
@@ -103,12 +99,12 @@ def error_envelope(g, prec, raws: dict, accs: dict) -> dict:
         V[c] = V[c][:1]
     for node in g.nodes:
         out = node.outputs[0]
-        e, absterms = block_for(node).error_elem(g, node, E, V, prec.types, prec.qconst, consts)
+        block = block_for(node)
+        e, absterms = block.error_elem(g, node, E, V, prec.types, prec.qconst, consts)
         acc = np.asarray(accs[out], dtype=np.float64) * 2.0 ** -prec.acc_frac[node.name]
         # |float| <= |fixed| + e: the float32 allowance holds where the fixed-point terms are 0 too
-        E[out] = e + np.abs(V[out] - acc) + FLOAT32_ULPS * 2.0 ** -24 * (np.abs(absterms) + np.abs(V[out]) + e)
-        if node.op == "LUT":
-            E[out] = E[out] + LUT_FLOAT_ABS
+        E[out] = (e + np.abs(V[out] - acc) + FLOAT32_ULPS * 2.0 ** -24 * (np.abs(absterms) + np.abs(V[out]) + e)
+                  + block.float_ref_abs)
     return E
 
 
@@ -262,11 +258,9 @@ def _hint(g, prec, node, ty, scale: float, max_rel_rms: float) -> dict:
     if rounded:
         return {"cause": f"constant '{rounded[0]}' lost its precision ({prec.rounded_consts[rounded[0]]})",
                 "hint": "raise --weight-bits (or drop --allow-weight-rounding)"}
-    if node.op == "LUT" and node.attrs.get("func") in ("sigmoid", "tanh"):
-        from ..blocks.lut import UNIFORM_STEP_BITS
-        return {"cause": f"the {node.attrs['func']} table samples its input every 2^-{UNIFORM_STEP_BITS}, coarse "
-                         f"against how little this tensor varies",
-                "hint": "a model whose table inputs vary more, or a larger --fidelity-rms"}
+    own = block_for(node).divergence_hint(node)
+    if own:
+        return own
     exact = ty.frac >= prec.acc_frac[node.name] and t not in prec.overridden
     read_inputs = [i for i in node.inputs if i in g.inputs]
     if exact and read_inputs:
