@@ -1,8 +1,11 @@
 """Two projects loaded in one process must not share code: each keeps its own tables/weights."""
 import numpy as np
+import pytest
 
 from equihls import project
 from tests.test_compile import MODEL, QUIET
+
+pytestmark = pytest.mark.gxx
 
 
 def test_two_projects_in_one_process_stay_independent(tmp_path):

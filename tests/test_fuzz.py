@@ -432,6 +432,7 @@ def _settings():
 @hypothesis.seed(FUZZ_SEED)
 @_settings()
 @given(spec=graphs())
+@pytest.mark.gxx
 def test_fuzz_compile_refuses_or_reproduces_float(spec):
     """Random graphs of supported ops: a clear refusal, or C-sim == twin and C-sim ~ ONNX Runtime."""
     with tempfile.TemporaryDirectory(prefix="equihls_fuzz_") as work:

@@ -63,6 +63,7 @@ def test_wheel_has_headers_and_metadata(wheel):
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
 
 
+@pytest.mark.gxx
 def test_installed_wheel_compiles_the_demo_model(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
