@@ -46,6 +46,7 @@ def wheel(tmp_path_factory):
     return whl
 
 
+@pytest.mark.slow          # pip builds a wheel
 def test_wheel_has_headers_and_metadata(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     headers = sorted(os.path.basename(h) for h in glob.glob(os.path.join(ROOT, "ip_blocks", "*.h")))
@@ -63,6 +64,7 @@ def test_wheel_has_headers_and_metadata(wheel):
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
 
 
+@pytest.mark.slow
 @pytest.mark.gxx
 def test_installed_wheel_compiles_the_demo_model(wheel, tmp_path):
     venv = tmp_path / "venv"
