@@ -97,7 +97,8 @@ class Spec:
                          f"{list(self.shapes.get(n.output[0], ()))}")
         for k, v in self.inits.items():
             if v.dtype == np.float32:
-                lines.append(f"  const {k}{list(v.shape)} = {np.array2string(v.reshape(-1), precision=6, max_line_width=200)}")
+                flat = np.array2string(v.reshape(-1), precision=6, max_line_width=200)
+                lines.append(f"  const {k}{list(v.shape)} = {flat}")
             else:
                 lines.append(f"  const {k} = {v.tolist()}")
         lines.append(f"outputs: {self.outputs}")

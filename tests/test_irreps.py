@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from equihls.symmetry.o3 import Irrep, Irreps, cg, cg_o3, simplest_scale, so3_generators, wigner_D
-from equihls.symmetry.lorentz import ETA, PARITY, REAL_REPS, VECTOR_TO_BISPINOR, cg_lorentz, complex_rep, lorentz_from_sl2c, lorentz_generators, lorentz_intertwiners, rep_dim, rep_generators, rep_matrix, sl2c_from_lorentz
+from equihls.symmetry.lorentz import (ETA, PARITY, REAL_REPS, VECTOR_TO_BISPINOR, cg_lorentz, complex_rep,
+                                      lorentz_from_sl2c, lorentz_generators, lorentz_intertwiners, rep_dim,
+                                      rep_generators, rep_matrix, sl2c_from_lorentz)
 from tests.conftest import expm
 
 LEVI_CIVITA = np.zeros((3, 3, 3))
@@ -444,7 +446,8 @@ def test_complex_reps_match_real_forms():
         lam = lorentz_from_sl2c(a)
         assert np.abs(complex_rep("1/2", "1/2", a) @ s - s @ lam).max() < 1e-10 * np.abs(lam).max()
         # Equivalent representations have equal characters.
-        tr = lambda m, n: np.trace(complex_rep(m, n, a))
+        def tr(m, n):
+            return np.trace(complex_rep(m, n, a))
         assert abs(tr(0, 0) - np.trace(rep_matrix("(0,0)", lam))) < 1e-12
         assert abs(tr(0.5, 0.5) - np.trace(lam)) < 1e-10 * np.abs(lam).max()
         assert abs(tr(1, 0) + tr(0, 1) - np.trace(rep_matrix("(1,0)+(0,1)", lam))) < 1e-9 * np.abs(lam).max() ** 2

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from equihls.verify import check  # noqa: E402
-from equihls import project
+from equihls import project  # noqa: E402
 from models.so3_cg import HERE  # noqa: E402
 
 N_EVENTS = 128

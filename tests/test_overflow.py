@@ -210,7 +210,8 @@ def test_calibration_narrows_types_and_violations_are_caught(tmp_path):
     with pytest.raises(OverflowDetected, match="allow-overflow"):
         project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, **kw)
     with pytest.raises(SelfCheckError, match="does not compute the float model"):   # saturated: wrong outputs
-        project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, allow_overflow=True, **kw)
+        project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, allow_overflow=True,
+                              **kw)
     m = project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small,
                               allow_overflow=True, fidelity_rms=1e9, **kw)
     g = m["overflow"]["tensors"]["gram"]
