@@ -26,10 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # Test tiers (markers in pyproject.toml; tests/conftest.py fails a test that runs g++ or yosys
-# unmarked). `make test` is the whole suite, one pytest-xdist worker per core (TEST_JOBS=0: serial);
-# `make test-fast` leaves out every compile/C-sim (gxx), the RTL cross-check (yosys) and the slow
-# tests: under a minute, no g++.
-TEST_JOBS ?= auto
+# unmarked). `make test` is the whole suite, serial by default: on the shared 2-core machine two
+# pytest-xdist workers were slower (each also compiles the session fixtures again); TEST_JOBS=2 (or
+# auto) on an idle machine with more cores. `make test-fast` leaves out every compile/C-sim (gxx),
+# the RTL cross-check (yosys) and the slow tests: under a minute, no g++.
+TEST_JOBS ?= 0
 FAST_TIER := not slow and not gxx and not yosys
 test: install
 	$(PY) -m pytest -q -n $(TEST_JOBS)
