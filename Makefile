@@ -11,7 +11,7 @@ DEMO_INPUT   := ap_fixed<18,12,AP_RND,AP_SAT>
 JETS_PER_CLASS ?= 5000
 DATA         := data/pythia_jets_16.npz
 
-.PHONY: install test demo clean benchmark data evaluate keras-model fuzz
+.PHONY: install test test-fast lint demo clean benchmark data evaluate keras-model fuzz
 
 install: $(STAMP)
 
@@ -25,8 +25,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# Test tiers (markers in pyproject.toml; tests/conftest.py fails a test that runs g++ or yosys
+# unmarked). `make test` is the whole suite, serial by default: on the shared 2-core machine two
+# pytest-xdist workers were slower (each also compiles the session fixtures again); TEST_JOBS=2 (or
+# auto) on an idle machine with more cores. `make test-fast` leaves out every compile/C-sim (gxx),
+# the RTL cross-check (yosys) and the slow tests: under a minute, no g++.
+TEST_JOBS ?= 0
+FAST_TIER := not slow and not gxx and not yosys
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS)
+
+test-fast: install
+	$(PY) -m pytest -q -m "$(FAST_TIER)"
+
+# ruff (configuration in pyproject.toml: E, F, W, lines <= 120; no formatter)
+lint: install
+	$(PY) -m ruff check .
 
 # the property-based fuzz test with many more examples than CI's (tests/test_fuzz.py; ~15 s each)
 FUZZ_EXAMPLES ?= 200

@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from equihls.verify import check  # noqa: E402
-from equihls import project
+from equihls import project  # noqa: E402
 from models import ZOO, compile_zoo  # noqa: E402
 from models.common import load_pythia_jets  # noqa: E402
 

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from equihls import project  # noqa: E402
-from equihls.verify import selfcheck
+from equihls.verify import selfcheck  # noqa: E402
 from models import ZOO, compile_zoo  # noqa: E402
 from models.common import auc, load_pythia_jets, rejection_at  # noqa: E402
 
@@ -44,13 +44,15 @@ def main():
         n_oor = int(((x < in_t.min) | (x > in_t.max)).any(axis=(1, 2)).sum())
     print(f"model: {os.path.relpath(MODEL, ROOT)}  target vu9p  input {in_t.cpp()}  Pythia test jets {len(y)}")
     print(f"compile (frontend + passes + hls4ml write + g++ C-sim build + self-check): {t_compile:.1f} s")
-    print(f"C-sim: {len(y) / t_csim:,.0f} events/s   ONNX Runtime float32: {len(y) / t_ort:,.0f} events/s   ratio {t_csim / t_ort:.1f}x")
+    print(f"C-sim: {len(y) / t_csim:,.0f} events/s   ONNX Runtime float32: {len(y) / t_ort:,.0f} events/s   "
+          f"ratio {t_csim / t_ort:.1f}x")
     print(f"jets with an input outside {in_t.cpp()}: {n_oor}")
     a_f, a_q = auc(y_flt, y), auc(y_fix, y)
     r_f, r_q = rejection_at(y_flt, y), rejection_at(y_fix, y)
     print(f"AUC  float {a_f:.4f}   equihls C-sim {a_q:.4f}   diff {a_q - a_f:+.4f}")
     print(f"1/eps_B at eps_S=0.3  float {r_f:.1f}   equihls C-sim {r_q:.1f}")
-    print(f"|logit diff| float vs C-sim: max {np.abs(y_fix - y_flt).max():.4f}  mean {np.abs(y_fix - y_flt).mean():.5f}")
+    diff = np.abs(y_fix - y_flt)
+    print(f"|logit diff| float vs C-sim: max {diff.max():.4f}  mean {diff.mean():.5f}")
 
 
 if __name__ == "__main__":

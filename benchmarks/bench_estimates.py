@@ -69,7 +69,8 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for n in (4, 8, 16, 32):
         b = gram_only(n)["blocks"][0]
-        print(f"| {n} | {b['multipliers']:,} | {b['notes']['dense_multipliers']:,} | {b['notes']['ratio_vs_dense']:.3f} | "
+        print(f"| {n} | {b['multipliers']:,} | {b['notes']['dense_multipliers']:,} | "
+              f"{b['notes']['ratio_vs_dense']:.3f} | "
               f"{b['dsp']:,} | {b['lut']:,} | {b['latency_cycles']} |")
 
 

@@ -417,7 +417,8 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
     (prints, exits on mismatch, returns the max |diff|; optional), ``extra_metrics(model)`` optional
     json entries after "split", ``export(model, x_example, path, metadata)`` the ONNX exporter
     (default :func:`export_equihls`; returns the ModelProto). Trains on the inputs on the
-    INPUT_LSB grid, keeps the best validation AUC epoch, and writes ``<name>.onnx``, ``samples.npz`` and ``metrics_float.json`` to --out.
+    INPUT_LSB grid, keeps the best validation AUC epoch, and writes ``<name>.onnx``, ``samples.npz`` and
+    ``metrics_float.json`` to --out.
     """
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=250)

@@ -99,7 +99,8 @@ def main(argv=None) -> int:
     print("\nfloat vs C-sim on the Pythia test jets, and the estimate (vu9p):")
     for name, metric, f, c, ok, t in rows:
         print(f"  {name:18s} {metric:9s} float {f:.6f}  C-sim {c:.6f}  delta {c - f:+.6f}  {'ok' if ok else 'FAIL':4s}"
-              f"  {t['dsp']:,} DSP ({100 * t['fraction']['dsp']:.1f}%)  {t['lut']:,} LUT  {t['latency_ns']:.0f} ns  II {t['ii']}")
+              f"  {t['dsp']:,} DSP ({100 * t['fraction']['dsp']:.1f}%)  {t['lut']:,} LUT  {t['latency_ns']:.0f} ns"
+              f"  II {t['ii']}")
     if bad:
         print(f"C-sim AUC more than {a.max_auc_drop} below float: {', '.join(bad)}")
     return 1 if bad else 0

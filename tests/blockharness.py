@@ -25,7 +25,8 @@ class Case:
 
     def __init__(self, op, ins, consts, attrs, out_shape, default_type, override=None, weight_frac=10, accum=None):
         self.g = Graph([Node(op, "n", list(ins) + list(consts), ["y"], dict(attrs), "equihls")],
-                       {**{k: s for k, (s, _) in ins.items()}, **{k: v.shape for k, v in consts.items()}, "y": out_shape},
+                       {**{k: s for k, (s, _) in ins.items()}, **{k: v.shape for k, v in consts.items()},
+                        "y": out_shape},
                        consts, list(ins), ["y"])
         self.prec = precision.infer(self.g, {k: t for k, (_, t) in ins.items()}, default_type, weight_frac,
                                     {"y": override} if override else None, {"n": accum} if accum else None,
@@ -36,7 +37,8 @@ class Case:
         out = {}
         for name in self.g.inputs:
             t = self.prec.types[name]
-            out[name] = np.array([[int(v) for v in rng.integers(t.raw_min, t.raw_max, size=size(self.g.shapes[name]), endpoint=True)]
+            shape = size(self.g.shapes[name])
+            out[name] = np.array([[int(v) for v in rng.integers(t.raw_min, t.raw_max, size=shape, endpoint=True)]
                                   for _ in range(n)], dtype=object)
         return out
 

@@ -1,5 +1,22 @@
+"""Shared fixtures and the test tiers.
+
+Markers (registered in pyproject.toml, `--strict-markers`): `gxx` runs g++ (a compile, a C-sim, a
+block harness), `yosys` runs yosys/iverilog/vvp, `slow` takes seconds without them. `make test-fast`
+deselects all three. Tests using a compiling session fixture (GXX_FIXTURES) are marked `gxx`
+automatically; every other test marks itself. Each run checks the marks: g++, yosys, iverilog and vvp
+are reached through recording wrappers first on PATH, and a passing test that ran one without its
+mark fails at teardown.
+"""
 import os
+import shutil
+import stat
 import sys
+import tempfile
+
+# One BLAS/OpenMP thread per test process, set before numpy loads: on a small shared machine (and
+# under pytest-xdist) OpenBLAS's spinning worker threads made numpy-heavy tests up to 8x slower.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -7,8 +24,81 @@ if ROOT not in sys.path:
 
 import pytest  # noqa: E402
 
-from models.deepsets_pairs import ONNX_PATH as MODEL, SAMPLES_PATH as SAMPLES  # noqa: E402
+from models.deepsets_pairs import ONNX_PATH as MODEL, SAMPLES_PATH as SAMPLES  # noqa: E402, F401 (re-exported)
 
+# --------------------------------------------------------------------------- tiers
+
+TOOL_MARKS = {"g++": "gxx", "yosys": "yosys", "iverilog": "yosys", "vvp": "yosys"}
+GXX_FIXTURES = {"demo", "zoo_compiled"}      # session fixtures below that compile a model
+TOOL_LOG_ENV = "EQUIHLS_TEST_TOOL_LOG"       # the wrappers append their tool name to this file
+_SHIM_TAG = ".equihls-test-tools"            # marks a wrapper directory (never a real tool's)
+_shim_dir = None
+
+
+def _install_tool_wrappers() -> str:
+    """A fresh directory of /bin/sh wrappers, one per tool of TOOL_MARKS found on PATH, each logging
+    its name to $EQUIHLS_TEST_TOOL_LOG and exec'ing the real tool (same pid, arguments, exit status),
+    prepended to PATH so that child processes (the CLI, a wheel's venv) use it too. Returns the directory."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep)
+            if not os.path.exists(os.path.join(p, _SHIM_TAG))]          # not an outer run's wrappers
+    d = tempfile.mkdtemp(prefix="equihls-test-tools-")
+    open(os.path.join(d, _SHIM_TAG), "w").close()
+    for tool in TOOL_MARKS:
+        real = shutil.which(tool, path=os.pathsep.join(path))
+        if real is None:         # a missing tool stays missing: its tests skip or report it
+            continue
+        shim = os.path.join(d, tool)
+        with open(shim, "w") as f:
+            f.write(f'#!/bin/sh\n[ -n "${TOOL_LOG_ENV}" ] && echo {tool} >> "${TOOL_LOG_ENV}"\nexec "{real}" "$@"\n')
+        os.chmod(shim, os.stat(shim).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.environ["PATH"] = os.pathsep.join([d, *path])
+    return d
+
+
+def pytest_configure(config):
+    global _shim_dir
+    _shim_dir = _install_tool_wrappers()
+
+
+def pytest_unconfigure(config):
+    if _shim_dir:
+        shutil.rmtree(_shim_dir, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `gxx` every test that uses a compiling session fixture (it may be the one that compiles)."""
+    for item in items:
+        if GXX_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gxx)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """A new, empty tool log for this test, before its fixtures run (they may compile)."""
+    log = os.path.join(_shim_dir, "tools.log")
+    open(log, "w").close()
+    os.environ[TOOL_LOG_ENV] = log
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail, at teardown, a passing test that ran a tool its marks do not declare."""
+    outcome = yield
+    rep = outcome.get_result()
+    log = os.environ.get(TOOL_LOG_ENV)
+    if rep.when != "teardown" or not rep.passed or not log or not os.path.exists(log):
+        return
+    with open(log) as f:
+        used = {t for t in f.read().split() if t in TOOL_MARKS}
+    missing = sorted({TOOL_MARKS[t] for t in used} - {m.name for m in item.iter_markers()})
+    if missing:
+        rep.outcome = "failed"
+        rep.longrepr = (f"{item.nodeid} ran {', '.join(sorted(used))} but is not marked "
+                        f"{', '.join(missing)}: add @pytest.mark.{missing[0]} (or pytestmark) so that "
+                        f"`make test-fast` leaves it out")
+
+
+# --------------------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):

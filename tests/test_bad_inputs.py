@@ -305,6 +305,7 @@ def unusual(tmp_path_factory):
     return out, r.stdout
 
 
+@pytest.mark.gxx
 def test_unusual_valid_model_compiles(unusual):
     import json
 
@@ -316,6 +317,7 @@ def test_unusual_valid_model_compiles(unusual):
     assert man["inputs"][0]["shape"] == [5, 4] and "PASS" in log
 
 
+@pytest.mark.gxx
 def test_output_paths_are_user_errors(unusual, tmp_path, capsys):
     out, _ = unusual
     x = os.path.join(tmp_path, "x.npy")
@@ -333,6 +335,7 @@ def test_output_paths_are_user_errors(unusual, tmp_path, capsys):
     assert rc == 2 and f"{tmp_path}/file" in err and "Traceback" not in err + o, err
 
 
+@pytest.mark.gxx
 def test_broken_pipe_on_stdout_is_quiet(unusual):
     """`equihls report DIR --json - | head`: the reader has gone; no traceback, exit 141."""
     out, _ = unusual

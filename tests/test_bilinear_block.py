@@ -112,6 +112,7 @@ def corner_raws(case, rng, n):
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)
+@pytest.mark.gxx
 def test_bilinear_twin_matches_csim(lib, k):
     case = CASES[k]
     raws = corner_raws(case, np.random.default_rng(k), 60)
@@ -121,6 +122,7 @@ def test_bilinear_twin_matches_csim(lib, k):
                             f"C {c_raw[tuple(mism[0])]} twin {t_raw[tuple(mism[0])]}")
 
 
+@pytest.mark.gxx
 def test_harness_detects_a_wrong_twin(lib):
     """Sensitivity: a twin off by one LSB in one element is caught."""
     k = IDS.index(next(i for i in IDS if i.startswith("cg112-rows5")))

@@ -121,6 +121,7 @@ def lib(tmp_path_factory):
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)
+@pytest.mark.gxx
 def test_block_twin_matches_csim(lib, k):
     case = CASES[k]
     rng = np.random.default_rng(k)
@@ -143,6 +144,7 @@ def test_exact_blocks_do_not_round():
             assert case.prec.types["y"].frac == 2 * case.prec.types["x"].frac
 
 
+@pytest.mark.gxx
 def test_harness_detects_a_wrong_twin(lib):
     """Sensitivity: a twin off by one LSB in one element is caught."""
     k = IDS.index("dense-0")

@@ -17,6 +17,8 @@ from equihls.errors import EquihlsError  # noqa: E402
 from equihls.ops.torch_ops import export, scalar_products  # noqa: E402
 from tests.conftest import MODEL, ROOT, SAMPLES  # noqa: E402
 
+pytestmark = pytest.mark.gxx
+
 QUIET = dict(log=lambda *a: None)
 CARD_INPUT = "ap_fixed<18,12,AP_RND,AP_SAT>"   # the bundled tagger's input type (its card)
 N = 6

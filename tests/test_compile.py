@@ -17,6 +17,7 @@ from tests.conftest import MODEL, ROOT, SAMPLES, staging_leftovers
 QUIET = dict(log=lambda *a: None)
 
 
+@pytest.mark.gxx
 def test_project_layout_and_part(demo):
     d, m = demo
     tcl = open(os.path.join(d, "build_prj.tcl")).read() + open(os.path.join(d, "project.tcl")).read()
@@ -29,6 +30,7 @@ def test_project_layout_and_part(demo):
     assert "#pragma HLS PIPELINE" in top
 
 
+@pytest.mark.gxx
 def test_manifest(demo):
     d, m = demo
     on_disk = json.load(open(os.path.join(d, "equihls.json")))
@@ -45,6 +47,7 @@ def test_manifest(demo):
     assert gram["exact"] and gram["type"] == f"ap_fixed<{2 * int(w) + 1},{2 * int(i) + 1}>"
 
 
+@pytest.mark.gxx
 def test_firmware_is_byte_identical_across_compiles(demo, tmp_path):
     d, _ = demo
     d2 = str(tmp_path / "again")
@@ -63,6 +66,7 @@ def test_firmware_is_byte_identical_across_compiles(demo, tmp_path):
         assert open(os.path.join(d, f), "rb").read() == open(os.path.join(d2, f), "rb").read(), f
 
 
+@pytest.mark.gxx
 def test_csim_reproduces_selfcheck_and_cli(demo, tmp_path):
     d, _ = demo
     x = np.load(SAMPLES)["x"].astype(np.float64)
@@ -75,6 +79,7 @@ def test_csim_reproduces_selfcheck_and_cli(demo, tmp_path):
     assert np.array_equal(np.load(out), y)
 
 
+@pytest.mark.gxx
 def test_csim_refuses_nan_with_row(demo, tmp_path):
     d, _ = demo
     x = np.load(SAMPLES)["x"][:10].astype(np.float64)
@@ -87,6 +92,7 @@ def test_csim_refuses_nan_with_row(demo, tmp_path):
     assert r.returncode != 0 and "row 7" in r.stderr
 
 
+@pytest.mark.gxx
 def test_csim_reports_out_of_range(demo, tmp_path):
     d, _ = demo
     x = np.load(SAMPLES)["x"][:4].astype(np.float64)
@@ -158,6 +164,7 @@ def test_nan_in_samples_names_row(tmp_path):
 
 
 @pytest.mark.parametrize("bug", ["metric_sign", "output_bias"])
+@pytest.mark.gxx
 def test_selfcheck_rejects_a_wrong_lowering(tmp_path, monkeypatch, bug):
     """Sensitivity: corrupt the lowered graph only (twin and firmware agree, ONNX Runtime does not):
     a flipped metric sign, or the output bias off by 1/4; the self-check must reject the compile."""

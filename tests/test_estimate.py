@@ -53,6 +53,7 @@ def test_scalar_products_multipliers_vs_dense(tmp_path, n, d):
     assert b["dsp"] == 0 and b["lut_multipliers"] == d * n * (n + 1) // 2 and b["lut"] > 0
 
 
+@pytest.mark.gxx
 def test_estimate_of_bundled_model(demo):
     _, m = demo
     est = m["estimate"]
@@ -70,6 +71,7 @@ def test_estimate_of_bundled_model(demo):
     assert t["latency_cycles"] == max(b["end_cycle"] for b in est["blocks"]) + 1
 
 
+@pytest.mark.gxx
 def test_latency_grows_with_clock_frequency(demo):
     from tests.conftest import MODEL
 

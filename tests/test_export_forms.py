@@ -106,6 +106,7 @@ def _ops(path):
 @pytest.mark.parametrize("form,d,metric,expected", CASES,
                          ids=[f"{f}-D{d}-{'none' if m is None else ''.join('+' if v > 0 else '-' for v in m)}"
                               for f, d, m, _ in CASES])
+@pytest.mark.gxx
 def test_form_compiles_to_scalar_products(tmp_path, form, d, metric, expected):
     torch.manual_seed(0)
     model = PairNet(form, metric).eval()

@@ -68,6 +68,7 @@ def pelican_scaled(tmp_path_factory):
     return path, x, y, logits
 
 
+@pytest.mark.gxx
 def test_scaled_pelican_compiles_with_defaults_and_keeps_its_auc(pelican_scaled, tmp_path):
     path, x, y, logits = pelican_scaled
     held = slice(N_TRAIN, None)
@@ -86,6 +87,7 @@ def test_scaled_pelican_compiles_with_defaults_and_keeps_its_auc(pelican_scaled,
     assert abs(roc_auc(y_csim, y[held]) - auc_float) < 0.005
 
 
+@pytest.mark.gxx
 def test_too_few_weight_bits_fail_naming_the_tensor(pelican_scaled, tmp_path):
     path, x, _, _ = pelican_scaled
     np.savez(tmp_path / "s.npz", x=x[:64])
@@ -161,6 +163,7 @@ def _mlp(tmp_path, layers: int, width: int, scale: float, seed: int = 0) -> str:
     return path
 
 
+@pytest.mark.gxx
 def test_constant_output_never_passes(tmp_path):
     """A deep MLP with ordinary N(0, 1/8) weights: the default types round its activations to
     nothing after a few layers, so the firmware output is (nearly) constant. It must not pass."""
@@ -171,6 +174,7 @@ def test_constant_output_never_passes(tmp_path):
     assert "'y'" in str(e.value) and "first diverging tensor" in str(e.value)
 
 
+@pytest.mark.gxx
 def test_uncorrelated_output_fails_and_names_the_cause(tmp_path):
     """Weights ~1e-4 (kept by the per-tensor binary point) but activations rounded to a coarse
     default type: output uncorrelated with float; the message names a tensor and a remedy."""
@@ -182,6 +186,7 @@ def test_uncorrelated_output_fails_and_names_the_cause(tmp_path):
     assert "does not compute the float model" in msg and "--type" in msg
 
 
+@pytest.mark.gxx
 def test_faithful_mlp_passes_with_small_weights(tmp_path):
     """The same small-weight MLP with the default types is faithful: weights ~1e-2 keep 12
     significant bits, activations the default 10 fractional bits."""
@@ -213,6 +218,7 @@ def test_fidelity_criterion_on_synthetic_outputs():
     assert not noise["passed"] and abs(noise["outputs"]["y"]["correlation"]) < 0.3
 
 
+@pytest.mark.gxx
 def test_fine_sigmoid_is_not_refused_for_onnxruntimes_own_error(tmp_path):
     """ONNX Runtime's float32 Sigmoid is off by ~1e-7 absolute even where the value is tiny; with
     24 fractional bits the table is finer than that, and the envelope must allow for it."""

@@ -287,6 +287,7 @@ def _fits_int64(vals) -> bool:
 
 
 # --------------------------------------------------------------------------- C++ comparisons
+@pytest.mark.gxx
 def test_reference_table_covers_all_modes(cpp_ref):
     pairs = {(cb.dest.rounding, cb.dest.overflow) for cb in cpp_ref}
     assert pairs >= {(q, o) for q in ROUNDING_MODES for o in OVERFLOW_MODES}
@@ -299,6 +300,7 @@ def test_reference_table_covers_all_modes(cpp_ref):
     assert n > 10000
 
 
+@pytest.mark.gxx
 def test_quantize_raw_matches_cpp(cpp_ref):
     checked = 0
     for cb in cpp_ref:
@@ -326,6 +328,7 @@ def test_quantize_raw_matches_cpp(cpp_ref):
     assert checked > 10000
 
 
+@pytest.mark.gxx
 def test_from_float_matches_cpp(cpp_ref):
     for cb in cpp_ref:
         for case in cb.cases:
@@ -345,6 +348,7 @@ def _differs(t_alt: FixedType, cb: Combo) -> bool:
 
 
 @pytest.mark.parametrize("attr,modes", [("rounding", ROUNDING_MODES), ("overflow", OVERFLOW_MODES)])
+@pytest.mark.gxx
 def test_vectors_distinguish_modes(cpp_ref, attr, modes):
     """The C++ vectors are strong enough that a model with the wrong mode fails."""
     for m in modes:
@@ -355,6 +359,7 @@ def test_vectors_distinguish_modes(cpp_ref, attr, modes):
             assert any(_differs(cb.dest.with_modes(**{attr: alt}), cb) for cb in owners), (m, alt)
 
 
+@pytest.mark.gxx
 def test_vectors_distinguish_signedness_and_ints(cpp_ref):
     flips = [cb for cb in cpp_ref if not cb.is_int]
     assert all(_differs(FixedType(cb.dest.width, cb.dest.integer, not cb.dest.signed, cb.dest.rounding, cb.dest.overflow), cb)
@@ -467,6 +472,7 @@ def test_raw_dtype():
 
 
 # --------------------------------------------------------------------------- parsing
+@pytest.mark.gxx
 def test_parse_cpp_roundtrip(cpp_ref):
     rng = random.Random(SEED)
     types = [cb.dest for cb in cpp_ref]

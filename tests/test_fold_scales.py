@@ -4,6 +4,7 @@ without a Dense downstream nothing changes. The compiled model still passes its 
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from equihls.frontend import onnx_import as frontend
@@ -60,6 +61,7 @@ def test_scale_moves_into_the_next_dense(tmp_path):
     assert np.allclose(g.consts[dense.inputs[1]], w0 / np.sqrt(3), rtol=1e-6)
 
 
+@pytest.mark.gxx
 def test_folded_model_passes_selfcheck(tmp_path):
     m = compile_model(_export(tmp_path), output_dir=str(tmp_path / "p"), input_type="ap_fixed<12,6>", n_samples=64,
                       log=lambda *a: None)

@@ -97,7 +97,8 @@ class Spec:
                          f"{list(self.shapes.get(n.output[0], ()))}")
         for k, v in self.inits.items():
             if v.dtype == np.float32:
-                lines.append(f"  const {k}{list(v.shape)} = {np.array2string(v.reshape(-1), precision=6, max_line_width=200)}")
+                flat = np.array2string(v.reshape(-1), precision=6, max_line_width=200)
+                lines.append(f"  const {k}{list(v.shape)} = {flat}")
             else:
                 lines.append(f"  const {k} = {v.tolist()}")
         lines.append(f"outputs: {self.outputs}")
@@ -432,6 +433,7 @@ def _settings():
 @hypothesis.seed(FUZZ_SEED)
 @_settings()
 @given(spec=graphs())
+@pytest.mark.gxx
 def test_fuzz_compile_refuses_or_reproduces_float(spec):
     """Random graphs of supported ops: a clear refusal, or C-sim == twin and C-sim ~ ONNX Runtime."""
     with tempfile.TemporaryDirectory(prefix="equihls_fuzz_") as work:

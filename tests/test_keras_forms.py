@@ -81,6 +81,7 @@ def _tf2onnx_style_model(back_to_pairs: bool = True) -> onnx.ModelProto:
     return m
 
 
+@pytest.mark.gxx
 def test_tensordot_dense_after_gram_compiles_exactly(tmp_path):
     path = str(tmp_path / "keras_style.onnx")
     onnx.save(_tf2onnx_style_model(), path)

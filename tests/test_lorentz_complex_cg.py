@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from equihls.symmetry.o3 import _intertwiner_basis
-from equihls.symmetry.lorentz import VECTOR_TO_BISPINOR, cg_complex, complex_product_table, complex_rep, complex_rep_generators, lorentz_from_sl2c
+from equihls.symmetry.lorentz import (VECTOR_TO_BISPINOR, cg_complex, complex_product_table, complex_rep,
+                                      complex_rep_generators, lorentz_from_sl2c)
 from tests.conftest import expm
 
 H = Fraction(1, 2)
@@ -35,7 +36,8 @@ def test_table_shape_and_order():
     # Brute-force count of the selection rule over all m, n in {0, 1/2, 1}.
     ok = lambda a, b, c: abs(a - b) <= c <= a + b and (a + b + c) % 2 == 0  # noqa: E731
     reps = [(a, b) for a in range(3) for b in range(3)]
-    n = sum(ok(r1[0], r2[0], r3[0]) and ok(r1[1], r2[1], r3[1]) for r1 in reps for r2 in reps for r3 in reps if r1 <= r2)
+    n = sum(ok(r1[0], r2[0], r3[0]) and ok(r1[1], r2[1], r3[1])
+            for r1 in reps for r2 in reps for r3 in reps if r1 <= r2)
     assert n == len(TABLE)
 
 

@@ -11,6 +11,8 @@ torch = pytest.importorskip("torch")
 
 from equihls import project  # noqa: E402
 
+pytestmark = pytest.mark.gxx
+
 N = 4
 
 

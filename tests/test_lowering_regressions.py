@@ -67,6 +67,7 @@ def test_only_last_axis_biases_fuse_into_dense(tmp_path, shape, fused):
     np.testing.assert_array_equal(bias, np.broadcast_to(b.reshape(-1), (H,)) if fused else np.zeros(H))
 
 
+@pytest.mark.gxx
 def test_row_bias_after_matmul_matches_onnxruntime(tmp_path):
     """x [B,3,4] @ W + b with b [3,1] (one value per row): C-sim follows ONNX Runtime on raw inputs
     (the fused version was off by b_i - b_j on every element) and equals the twin bit for bit."""
@@ -80,6 +81,7 @@ def test_row_bias_after_matmul_matches_onnxruntime(tmp_path):
     assert rep["fidelity"]["max_abs_err"] < 0.05, rep["fidelity"]
 
 
+@pytest.mark.gxx
 def test_outputs_follow_the_onnx_output_order(tmp_path):
     """Outputs listed [y, h] with h = Relu(x) written first and y = h @ W (same shapes, so a swap
     would not even change a shape): manifest, C-sim ports, tb_data and ONNX Runtime agree on the
@@ -104,6 +106,7 @@ def test_outputs_follow_the_onnx_output_order(tmp_path):
     assert tb.shape == (64, 2 * N * K)
 
 
+@pytest.mark.gxx
 def test_reshape_into_a_gram_matrix_is_kept(tmp_path):
     """Found by tests/test_fuzz.py: Reshape [B,2] -> [B,1,2] in front of the Gram Einsum is an
     identity route in flat memory; eliding it handed ScalarProducts a rank-2 input and emit()

@@ -43,6 +43,7 @@ def test_shipped_onnx_is_a_keras_tf2onnx_export():
     assert np.bincount(s["y"]).tolist() == [256, 256]
 
 
+@pytest.mark.gxx
 def test_deepsets_keras_compiles_exactly(compiled):
     m, out = compiled
     rep = m["self_check"]

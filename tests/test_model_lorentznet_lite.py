@@ -7,8 +7,12 @@ sigmoid and tanh tables, no foreign layer); its certificate is checked in tests/
 
 import os
 
+import pytest
+
 from models import ZOO
 from models.lorentznet_lite import ONNX_PATH
+
+pytestmark = pytest.mark.gxx
 
 SPEC = ZOO["lorentznet_lite"]
 

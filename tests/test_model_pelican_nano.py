@@ -6,8 +6,12 @@ without overflow, keeps its structure (one ScalarProducts block, psi tables, no 
 
 import os
 
+import pytest
+
 from models import ZOO
 from models.pelican_nano import ONNX_PATH
+
+pytestmark = pytest.mark.gxx
 
 SPEC = ZOO["pelican_nano"]
 

@@ -4,6 +4,7 @@ brevitas, no torch), passes the self-check without overflow, maps its Quant node
 types; its certificate is checked in tests/test_model_zoo.py."""
 
 import onnx
+import pytest
 
 from equihls.frontend.qonnx_quant import is_quant
 from models import ZOO
@@ -18,6 +19,7 @@ def test_shipped_onnx_is_qonnx():
     assert any(n.op_type == "ScalarProducts" and n.domain == "equihls" for n in om.graph.node)
 
 
+@pytest.mark.gxx
 def test_pelican_nano_qat_compiles(zoo_compiled):
     m, _ = zoo_compiled("pelican_nano_qat")
     assert SPEC["onnx"] == ONNX_PATH and SPEC["input_type"] == "ap_fixed<18,12,AP_RND,AP_SAT>"

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from equihls.verify import check  # noqa: E402
-from equihls import project
+from equihls import project  # noqa: E402
 from models.so3_cg import HERE  # noqa: E402
 
 N_EVENTS = 128
@@ -42,6 +42,7 @@ def _line(rep, group, exact):
     return next(r for r in rep["lines"] if r["group"] == group and (r["kind"] == "exact") == exact)
 
 
+@pytest.mark.gxx
 def test_so3_cg_l1_certificate(tmp_path):
     m, prj, _ = _compile(tmp_path, "so3_cg")
     assert m["self_check"]["passed"]
@@ -61,6 +62,7 @@ def test_so3_cg_l1_certificate(tmp_path):
     assert not _line(wrong, "o3", True)["passed"]
 
 
+@pytest.mark.gxx
 def test_so3_cg_l2_compiles_and_is_equivariant(tmp_path):
     m, prj, x = _compile(tmp_path, "so3_cg_l2")
     assert m["self_check"]["passed"]

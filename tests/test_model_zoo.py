@@ -9,6 +9,8 @@ from equihls import project
 from models import ZOO
 from tests.conftest import ZOO_EVENTS, exact_line
 
+pytestmark = pytest.mark.gxx
+
 
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_zoo_model_compiles_and_is_certified(zoo_compiled, name):

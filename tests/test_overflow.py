@@ -121,6 +121,7 @@ def test_random_graph_seeds_cover_every_op(tmp_path):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.gxx
 def test_random_graphs_never_overflow_on_full_range_inputs(tmp_path, seed):
     t, ops, shape, rng = _random_case(seed, str(tmp_path / "m.onnx"))
     x = full_range_events(t, shape, 256, rng)
@@ -151,6 +152,7 @@ def _corners(t: FixedType, n_elem: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("kind", ["scalar_products", "pooling"])
+@pytest.mark.gxx
 def test_inferred_integer_width_is_tight(tmp_path, kind):
     t = FixedType(10, 6) if kind == "scalar_products" else FixedType(9, 4)
     shape = [2, 4] if kind == "scalar_products" else [3, 2]
@@ -183,6 +185,7 @@ def _calib_model(path):
     return _save_model(path, nodes, [ax, w], [4, 4], [1])
 
 
+@pytest.mark.gxx
 def test_calibration_narrows_types_and_violations_are_caught(tmp_path):
     path = _calib_model(str(tmp_path / "m.onnx"))
     rng = np.random.default_rng(3)
@@ -207,7 +210,8 @@ def test_calibration_narrows_types_and_violations_are_caught(tmp_path):
     with pytest.raises(OverflowDetected, match="allow-overflow"):
         project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, **kw)
     with pytest.raises(SelfCheckError, match="does not compute the float model"):   # saturated: wrong outputs
-        project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, allow_overflow=True, **kw)
+        project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small, allow_overflow=True,
+                              **kw)
     m = project.compile_model(path, output_dir=str(tmp_path / "small"), calibrate=calib_small,
                               allow_overflow=True, fidelity_rms=1e9, **kw)
     g = m["overflow"]["tensors"]["gram"]
@@ -268,6 +272,7 @@ def test_product_with_even_constant_moves_the_binary_point(tmp_path):
         assert not any(ovf.values())
 
 
+@pytest.mark.gxx
 def test_power_of_two_scales_stay_exact_and_narrow_psi_inputs_compile(tmp_path):
     """--weight-frac 4 must not round a 2^-10 scale to 0, and psi on the resulting very narrow
     input type (fewer bits than its default 6 mantissa bits) must build and C-simulate."""

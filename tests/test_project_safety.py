@@ -131,6 +131,7 @@ def _intact(base):
     assert np.array_equal(project.Project(d).run(x)[0], y)
 
 
+@pytest.mark.gxx
 def test_foreign_dir_refused_and_force_keeps_its_files(models, tmp_path, capsys):
     d = tmp_path / "mine"
     d.mkdir()
@@ -155,6 +156,7 @@ def test_output_never_the_current_directory(models, tmp_path, capsys, monkeypatc
     assert sorted(os.listdir(tmp_path / "sub")) == ["model.onnx"]
 
 
+@pytest.mark.gxx
 def test_recompile_is_byte_identical_and_swaps_in_place(models, base, capsys):
     d = base[0]
     rc, err = _compile(capsys, models[0], "-o", d, *FAST)
@@ -165,6 +167,7 @@ def test_recompile_is_byte_identical_and_swaps_in_place(models, base, capsys):
     assert not [n for n in os.listdir(os.path.dirname(d)) if n.startswith("prj.")]   # no leftovers
 
 
+@pytest.mark.gxx
 def test_failed_recompile_keeps_previous_project(models, base, capsys):
     d = base[0]
     rc, err = _compile(capsys, models[1], "-o", d, *FAST, "--type", "y=ap_fixed<4,1>")
@@ -175,6 +178,7 @@ def test_failed_recompile_keeps_previous_project(models, base, capsys):
 
 
 @pytest.mark.parametrize("point", ["hls4ml", "g++", "before-swap", "after-swap"])
+@pytest.mark.gxx
 def test_sigkill_keeps_previous_project(models, base, tmp_path, point):
     """SIGKILL a recompile of model b into the project of model a: up to the swap, a stays
     byte-identical and usable; after the atomic swap the project is a complete b."""
@@ -222,6 +226,7 @@ def _stray(d):
     return out
 
 
+@pytest.mark.gxx
 def test_concurrent_compiles_never_mix(models, tmp_path):
     d = str(tmp_path / "shared")
     ps = [_popen(m, d, tmp_path) for m in models]

@@ -21,6 +21,7 @@ def jets():
     return pj.generate(N_PER_CLASS, N_CONST, seed=11, workers=2, progress=False)
 
 
+@pytest.mark.slow          # Pythia 8 event generation in 2 worker processes
 def test_shapes_dtypes(jets):
     n = 2 * N_PER_CLASS
     assert jets["x"].shape == (n, N_CONST, 4) and jets["x"].dtype == np.float32
@@ -35,11 +36,13 @@ def test_shapes_dtypes(jets):
                for t in s["tasks"] for line in t["pythia"] if line.startswith("Random:seed"))
 
 
+@pytest.mark.slow
 def test_balance(jets):
     assert np.sum(jets["y"] == 1) == N_PER_CLASS
     assert np.sum(jets["y"] == 0) == N_PER_CLASS
 
 
+@pytest.mark.slow
 def test_constituents_sorted_and_padded(jets):
     x = jets["x"].astype(np.float64)
     pt = np.hypot(x[..., 1], x[..., 2])
@@ -51,6 +54,7 @@ def test_constituents_sorted_and_padded(jets):
     assert np.array_equal(real.sum(1), np.minimum(jets["n_const_total"], N_CONST))
 
 
+@pytest.mark.slow
 def test_physical_four_vectors(jets):
     x = jets["x"].astype(np.float64)
     p = np.linalg.norm(x[..., 1:], axis=-1)
@@ -58,11 +62,13 @@ def test_physical_four_vectors(jets):
     assert np.all(x[..., 0] >= 0.0)
 
 
+@pytest.mark.slow
 def test_jet_cuts(jets):
     assert np.all((jets["jet_pt"] >= pj.PT_RANGE[0] - 1e-3) & (jets["jet_pt"] < pj.PT_RANGE[1] + 1e-3))
     assert np.all(np.abs(jets["jet_eta"]) < pj.ETA_MAX)
 
 
+@pytest.mark.slow
 def test_top_mass_above_qcd(jets):
     m_top = np.median(jets["jet_mass"][jets["y"] == 1])
     m_qcd = np.median(jets["jet_mass"][jets["y"] == 0])
@@ -70,6 +76,7 @@ def test_top_mass_above_qcd(jets):
     assert m_qcd < m_top - 40.0, (m_top, m_qcd)
 
 
+@pytest.mark.slow
 def test_same_seed_same_output():
     a = pj.generate(3, 8, seed=5, workers=2, progress=False)
     b = pj.generate(3, 8, seed=5, workers=2, progress=False)

@@ -75,6 +75,7 @@ def test_standard_op_form_matches_quant_semantics(tmp_path):
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
+@pytest.mark.gxx
 def test_qat_model_types_come_from_its_quant_nodes(tmp_path):
     path, _ = _qat_model(str(tmp_path / "q.onnx"))
     x = np.random.default_rng(2).normal(0, 6, size=(256, 4, 3))   # beyond the 8-bit input quantiser

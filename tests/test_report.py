@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from equihls.report import summary as report
 from equihls.project import Project
 from tests.conftest import ROOT
@@ -13,6 +15,7 @@ from tests.conftest import ROOT
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "synth")
 
 
+@pytest.mark.gxx
 def test_report_of_bundled_project(demo):
     d, m = demo
     text = report.format_report(report.collect(Project(d)))
@@ -25,6 +28,7 @@ def test_report_of_bundled_project(demo):
         assert tensor["type"] in text
 
 
+@pytest.mark.gxx
 def test_report_shows_measured_beside_estimated(demo, tmp_path):
     d, m = demo
     p = str(tmp_path / "proj")

@@ -66,6 +66,7 @@ def test_verilog_shape():
     (2, 4, 27, 0b1110, True, True),
     (1, 1, 2, 0b1, False, False),
 ])
+@pytest.mark.yosys
 def test_iverilog_matches_numpy(n, d, width, mask, registered, chain):
     x = extreme_inputs(n, d, width, batch=40, seed=n * 100 + width)
     y = rtl.simulate_scalar_products(n, d, width, mask, x, registered=registered, adder_chain=chain)
@@ -83,6 +84,7 @@ def test_simulate_rejects_out_of_range():
 
 
 @needs_yosys
+@pytest.mark.yosys
 def test_yosys_small_instance_counts():
     n, d, w = 3, 4, 16
     pairs = n * (n + 1) // 2
@@ -99,6 +101,7 @@ def test_yosys_small_instance_counts():
 
 
 @needs_yosys
+@pytest.mark.yosys
 def test_yosys_dsp_threshold_and_error():
     # yosys maps a multiplier to a DSP once its product is >= 9 bits: 4x4 stays in LUTs, 5x5 goes to a DSP
     top = "equihls_scalar_products"
@@ -111,6 +114,7 @@ def test_yosys_dsp_threshold_and_error():
 
 
 @needs_yosys
+@pytest.mark.yosys
 def test_yosys_adder_chain_is_one_carry_chain_per_adder():
     # kept two-input add/sub instances: d-1 ripple adders of OW bits, 1 LUT per bit, no compressor tree
     ow = rtl.scalar_products_out_width(4, 16, 0b1110)
@@ -122,6 +126,7 @@ def test_yosys_adder_chain_is_one_carry_chain_per_adder():
 
 @needs_yosys
 @pytest.mark.parametrize("n,width", [(3, 12), (4, 16)])
+@pytest.mark.yosys
 def test_estimator_matches_yosys_on_scalar_products(tmp_path, n, width):
     """The estimator's DSP count equals yosys' DSP48E2 count; with every addition in fabric (yosys
     does not use the post-adder on UltraScale+) its LUTs equal yosys' two-input adder chains."""

@@ -13,6 +13,8 @@ from equihls.ir.fixedpoint import FixedType
 from equihls.ops.torch_ops import export as eq_export
 from equihls.ops.torch_ops import scalar_products
 
+pytestmark = pytest.mark.gxx
+
 N = 4
 INPUT_TYPE = "ap_fixed<12,8,AP_RND,AP_SAT>"
 

@@ -101,6 +101,7 @@ def test_eager_matches_einsum_and_is_differentiable():
     assert torch.autograd.gradcheck(lambda a, b: tensor_product(a, b, cg(1, 1, 2)), (a, b))
 
 
+@pytest.mark.gxx
 def test_custom_op_compiles_to_bilinear(tmp_path):
     torch.manual_seed(0)
     path = str(tmp_path / "tp.onnx")
@@ -112,6 +113,7 @@ def test_custom_op_compiles_to_bilinear(tmp_path):
     assert sorted(irreps.values()) == ["1x1o*1x1o->1x0e", "1x1o*1x1o->1x1e", "1x1o*1x1o->1x2e"], irreps
 
 
+@pytest.mark.gxx
 def test_einsum_compiles_to_bilinear_with_inferred_irreps(tmp_path):
     torch.manual_seed(0)
     path = str(tmp_path / "einsum.onnx")
@@ -124,6 +126,7 @@ def test_einsum_compiles_to_bilinear_with_inferred_irreps(tmp_path):
     assert sorted(irreps.values()) == ["1x1o*1x1o->1x0e", "1x1o*1x1o->1x1e", "1x1o*1x1o->1x2e"], irreps
 
 
+@pytest.mark.gxx
 def test_random_coupling_lowers_with_warning(tmp_path):
     rng = np.random.default_rng(1)
     c = torch.tensor(rng.normal(size=(3, 3, 1)) * 0.5, dtype=torch.float32)

@@ -73,6 +73,7 @@ def lattice_events(n=64, seed=0):
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
 @pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.gxx
 def test_export_compiles_checks_reports(tmp_path, capsys, name, dynamo):
     cls, groups = MODELS[name]
     torch.manual_seed(1)

@@ -77,6 +77,7 @@ def edge_project(tmp_path_factory):
     return out, m, "\n".join(logs), d
 
 
+@pytest.mark.gxx
 def test_probe_not_checked_in_manifest_and_compile_output(edge_project):
     _, m, log, _ = edge_project
     pr = m["symmetry_probe"]
@@ -87,6 +88,7 @@ def test_probe_not_checked_in_manifest_and_compile_output(edge_project):
     assert "symmetry probe not checked" in log and "lorentz" in log
 
 
+@pytest.mark.gxx
 def test_check_not_checked_exits_1_and_report_shows_it(edge_project, capsys):
     """--group translation on events with one particle at the type's max and one at its min:
     every shift leaves the input type, no line compares anything -> not checked, exit 1."""
@@ -116,6 +118,7 @@ def test_check_not_checked_exits_1_and_report_shows_it(edge_project, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.gxx
 def test_group_that_moves_no_input_is_an_error(edge_project, capsys):
     out, _, _, _ = edge_project
     rc = cli.main(["check", out, "--group", "lorentz", "--input-rep", "scalar", "-q"])

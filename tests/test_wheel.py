@@ -46,13 +46,14 @@ def wheel(tmp_path_factory):
     return whl
 
 
+@pytest.mark.slow          # pip builds a wheel
 def test_wheel_has_headers_and_metadata(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     headers = sorted(os.path.basename(h) for h in glob.glob(os.path.join(ROOT, "ip_blocks", "*.h")))
     assert headers and all(f"equihls/ip_blocks/{h}" in names for h in headers), names
     # every subpackage with an __init__.py is in (found, not listed by hand)
-    pkgs = sorted(os.path.relpath(os.path.dirname(p), ROOT) for p in glob.glob(os.path.join(ROOT, "equihls", "**",
-                                                                                          "__init__.py"), recursive=True))
+    inits = glob.glob(os.path.join(ROOT, "equihls", "**", "__init__.py"), recursive=True)
+    pkgs = sorted(os.path.relpath(os.path.dirname(p), ROOT) for p in inits)
     assert all(f"{p}/__init__.py" in names for p in pkgs), pkgs
     meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
     meta = zipfile.ZipFile(wheel).read(meta_name).decode()
@@ -63,6 +64,8 @@ def test_wheel_has_headers_and_metadata(wheel):
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
 
 
+@pytest.mark.slow
+@pytest.mark.gxx
 def test_installed_wheel_compiles_the_demo_model(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -7,11 +7,13 @@ Run from the repository root::
 
 Data: the same Pythia 8 + FastJet jets as pelican_nano (:mod:`models.data.pythia_jets`, 16
 constituents), read from ``data/pythia_top16_{train,test}.npz`` at the repository root (not
-shipped: ~1.5 MB, git-ignored location). A missing file is generated first with the fixed seeds below and 2 worker processes
-(the sample depends on the number of workers), identical to::
+shipped: ~1.5 MB, git-ignored location). A missing file is generated first with the fixed seeds below and 2 worker
+processes (the sample depends on the number of workers), identical to::
 
-    .venv/bin/python -m models.data.pythia_jets --n-per-class 2000 --n-const 16 --seed 11 --workers 2 --out data/pythia_top16_train.npz
-    .venv/bin/python -m models.data.pythia_jets --n-per-class 1000 --n-const 16 --seed 12 --workers 2 --out data/pythia_top16_test.npz
+    .venv/bin/python -m models.data.pythia_jets --n-per-class 2000 --n-const 16 --seed 11 --workers 2 \\
+        --out data/pythia_top16_train.npz
+    .venv/bin/python -m models.data.pythia_jets --n-per-class 1000 --n-const 16 --seed 12 --workers 2 \\
+        --out data/pythia_top16_test.npz
 
 (about 100 s and 70 s on 2 cores). The last 20 % of the (shuffled) training file is the
 validation set used to pick the epoch.

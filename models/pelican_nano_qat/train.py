@@ -129,8 +129,8 @@ def main(argv=None) -> dict:
     s_te = predict(model, xte)
     s_te_q = predict(model, to_input_grid(xte))
     m_q, m_qg, m_fl = metrics(s_te, yte), metrics(s_te_q, yte), metrics(s_fl, yte)
-    print(f"QAT test (raw jets):  AUC {m_q['auc']:.4f} acc {m_q['accuracy']:.4f} 1/eps_B {m_q['rejection_at_eps_s']:.1f}")
-    print(f"QAT test (2^-6 grid): AUC {m_qg['auc']:.4f} acc {m_qg['accuracy']:.4f} 1/eps_B {m_qg['rejection_at_eps_s']:.1f}")
+    for label, m in (("QAT test (raw jets): ", m_q), ("QAT test (2^-6 grid):", m_qg)):
+        print(f"{label} AUC {m['auc']:.4f} acc {m['accuracy']:.4f} 1/eps_B {m['rejection_at_eps_s']:.1f}")
     print(f"float warm start:     AUC {m_fl['auc']:.4f}")
 
     # ---- 3. QONNX export
