@@ -4,8 +4,10 @@
     python benchmarks/project_fingerprint.py --compare FILE   # recompile; exit 1 on any difference
 
 Each ZOO model is compiled for vu9p with its card's options into a fresh temporary directory.
-Every file is hashed except the C-sim shared object (a g++ product, not part of the project) and
-the manifest, which is hashed with its ``passes`` entry (the pass log: a refactor that adds
+Every file is hashed except the C-sim shared object (a g++ product, not part of the project),
+with the project's absolute path replaced by ``<PROJECT>`` (hls4ml writes it into
+``hls4ml_config.yml`` and ``build_lib.sh``; each run compiles into a new temporary directory), and
+the manifest which is hashed with its ``passes`` entry (the pass log: a refactor that adds
 named passes changes it, and nothing the firmware computes) listed separately.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ def _sha(data: bytes) -> str:
 def fingerprint(project: str) -> dict:
     """{relative path: sha256} of a project directory; the manifest without its pass log."""
     out = {}
+    paths = sorted({os.path.abspath(project).encode(), os.path.realpath(project).encode()}, key=len, reverse=True)
     for root, dirs, files in os.walk(project):
         dirs.sort()
         for f in sorted(files):
@@ -40,6 +43,8 @@ def fingerprint(project: str) -> dict:
                 continue
             with open(os.path.join(root, f), "rb") as fh:
                 data = fh.read()
+            for p in paths:
+                data = data.replace(p, b"<PROJECT>")
             if rel == MANIFEST:
                 manifest = json.loads(data)
                 out["equihls.json:passes"] = manifest.pop("passes", None)
