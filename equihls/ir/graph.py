@@ -230,6 +230,8 @@ class Graph:
             if t in self.consts:
                 raise IRInvariantError(f"IR: graph input '{t}' is also a constant")
             self._verify_shape(f"graph input '{t}'", t)
+        for t in self.consts:
+            self._verify_shape(f"constant '{t}'", t)
 
     def _verify_read(self, where: str, t: str, written: dict):
         """Input `t` of the node `where`: a graph input, a constant or written by an earlier node."""
