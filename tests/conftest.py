@@ -24,6 +24,9 @@ if ROOT not in sys.path:
 
 import pytest  # noqa: E402
 
+# Graph.verify() after every pass (equihls.passes.manager): off by default, on under the tests
+os.environ.setdefault("EQUIHLS_VERIFY_IR", "1")
+
 from models.deepsets_pairs import ONNX_PATH as MODEL, SAMPLES_PATH as SAMPLES  # noqa: E402, F401 (re-exported)
 
 # --------------------------------------------------------------------------- tiers

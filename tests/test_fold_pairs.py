@@ -1,5 +1,7 @@
 """fold_symmetric_pairs: per-pair functions of a Gram matrix summed over all pairs are evaluated on
 the i <= j pairs only, bit-identically (numpy twin, which every compile proves equal to the C-sim)."""
+import dataclasses
+
 import numpy as np
 from onnx import helper, numpy_helper
 
@@ -20,7 +22,7 @@ IN_T, DEF_T = FixedType.parse("ap_fixed<16,12>"), FixedType.parse("ap_fixed<18,8
 def _lowered(path, fold: bool, monkeypatch):
     g, _ = frontend.load(path)
     cleanup = CLEANUP if fold else [p for p in CLEANUP if p is not passes.fold_symmetric_pairs]
-    monkeypatch.setattr(passes, "CLEANUP", cleanup)
+    monkeypatch.setattr(passes.pipeline, "CLEANUP", dataclasses.replace(passes.CLEANUP, passes=cleanup))
     passes.run_all(g)
     return g, precision.infer(g, {i: IN_T for i in g.inputs}, DEF_T, 12)
 

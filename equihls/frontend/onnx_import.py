@@ -4,9 +4,14 @@ constant MatMul that TensorFlow's tensordot writes, and build the equihls IR.
 
 The batch axis is fixed to 1 so that shape arithmetic (Shape -> Gather -> Concat -> Reshape
 chains written by exporters for dynamic batch) folds to constants.
+
+Each step is a pass on an OnnxState (`pass_(state) -> bool`, True when it changed the model;
+checks and analyses return None); passes/pipeline.py lists them in the order they run.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 
 import numpy as np
 import onnx
@@ -23,11 +28,37 @@ EQUIHLS_DOMAIN = "equihls"
 MAX_ORT_OPSET = 26
 
 
+@dataclasses.dataclass
+class OnnxState:
+    """The subject of the frontend passes: the model being rewritten and what they found.
+
+    quant_types: run-time Quant output -> (FixedType, node name), from quant_to_casts.
+    consts: tensor -> numpy value of every constant (initializers and folded tensors).
+    shapes: tensor -> shape tuple (None for an unknown axis), batch axis fixed to 1.
+    nodes, ir_shapes: the IR nodes and their tensors' shapes (import).
+    """
+
+    model: onnx.ModelProto
+    path: str = "<model>"
+    quant_types: dict = dataclasses.field(default_factory=dict)
+    consts: dict = dataclasses.field(default_factory=dict)
+    shapes: dict = dataclasses.field(default_factory=dict)
+    nodes: list = dataclasses.field(default_factory=list)
+    ir_shapes: dict = dataclasses.field(default_factory=dict)
+
+
 def load_onnx(path: str) -> onnx.ModelProto:
     """Read `path` with its external data files (source.read_model: the tensors of torch's dynamo
     export live in `model.onnx.data`) and run the ONNX checker. Raises ModelError naming the file
     (or the missing data file) and the problem."""
     model = source.read_model(path)
+    check_onnx(OnnxState(model, path))
+    return model
+
+
+def check_onnx(st: OnnxState):
+    """Check: the graph has nodes, passes the ONNX checker and uses a known default-domain opset."""
+    model, path = st.model, st.path
     if not model.graph.node:
         raise ModelError(f"{path}: the ONNX graph has no nodes")
     try:
@@ -35,7 +66,6 @@ def load_onnx(path: str) -> onnx.ModelProto:
     except Exception as e:
         raise ModelError(f"{path}: invalid ONNX model: {e}") from None
     _check_opset(model, path)
-    return model
 
 
 def _check_opset(model: onnx.ModelProto, path: str):
@@ -156,7 +186,7 @@ def _infer(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
         raise ModelError(f"{path}: ONNX shape inference failed: {e}") from None
 
 
-def fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.ModelProto, dict]:
+def _fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx.ModelProto, dict]:
     """Evaluate every node whose inputs are all constant (and every Shape of a static tensor).
 
     Returns (model with those nodes removed, dict name -> numpy constant).
@@ -379,60 +409,111 @@ def _check_const_values(nodes: list, consts: dict, path: str):
                          f"{v.reshape(-1)[bad[0]]} at index {list(map(int, first))}")
 
 
-def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
-    """Full frontend: batch fixing, inference, folding (to a fixed point), IR construction.
-
-    A batch axis that the file fixes to a number other than 1 is compiled at batch 1 like a
-    dynamic one; when the graph then fails (a Reshape to [8, ...], say), the error says so."""
-    fixed = fixed_batch_inputs(model)
-    try:
-        return _onnx_to_ir(model, path)
-    except ModelError as e:
-        if not fixed:
-            raise
-        which = ", ".join(f"'{k}' to {v}" for k, v in fixed.items())
-        raise ModelError(f"{e} (the file fixes the batch axis of input {which} and equihls compiles one event, "
-                         "batch 1: re-export the model with a dynamic batch axis)") from None
+def check_graph_ports(st: OnnxState):
+    """Check: float runtime inputs, each output listed once and none of them an input."""
+    _check_graph_ports(st.model, st.path)
 
 
-def _onnx_to_ir(model: onnx.ModelProto, path: str) -> Graph:
-    _check_graph_ports(model, path)
-    _refuse_subgraphs(model, path)
-    model = _fix_batch(model, path=path)
-    model, quant_types = _quant_to_casts(model, path)
-    model = _drop_passthrough(model, path)
-    consts = {}
-    while True:  # folding can expose new static shapes; iterate to a fixed point (each round removes nodes)
-        model = _infer(model, path)
-        n_before = len(model.graph.node)
-        model, consts = fold_constants(model, path)
-        if len(model.graph.node) == n_before:
-            break
-    model = _infer(model, path)
-    if any(n.op_type == "MatMul" for n in model.graph.node):
-        model = _infer(_unflatten_tensordot(model, _shapes(model)), path)
-    shapes = _equihls_shapes(model, _shapes(model))
+def refuse_subgraphs(st: OnnxState):
+    """Check: no control flow with subgraphs (If, Loop, Scan)."""
+    _refuse_subgraphs(st.model, st.path)
 
-    nodes = []
-    for k, n in enumerate(model.graph.node):
+
+def fix_batch(st: OnnxState) -> bool:
+    """Batch axis of the runtime inputs fixed to 1, stale inferred shapes dropped (refuses inputs
+    without a per-event axis, with a dynamic or zero-size one)."""
+    m = _fix_batch(st.model, path=st.path)
+    changed = m != st.model
+    st.model = m
+    return changed
+
+
+def quant_to_casts(st: OnnxState) -> bool:
+    """QONNX Quant on run-time tensors -> Cast; their ap_fixed types go to st.quant_types."""
+    st.model, st.quant_types = _quant_to_casts(st.model, st.path)
+    return bool(st.quant_types)
+
+
+def drop_passthrough(st: OnnxState) -> bool:
+    """Identity/Dropout removed, readers rewired."""
+    n = len(st.model.graph.node)
+    st.model = _drop_passthrough(st.model, st.path)
+    return len(st.model.graph.node) < n
+
+
+def infer_shapes(st: OnnxState):
+    """Analysis: ONNX shape inference from scratch (value_info of the model)."""
+    st.model = _infer(st.model, st.path)
+
+
+def fold_constants(st: OnnxState) -> bool:
+    """Every node computing only constants evaluated into st.consts (True when nodes went away:
+    new static shapes may then fold more, so the pipeline repeats inference and folding)."""
+    n = len(st.model.graph.node)
+    st.model, st.consts = _fold_constants(st.model, st.path)
+    return len(st.model.graph.node) < n
+
+
+def unflatten_tensordot(st: OnnxState) -> bool:
+    """Reshape -> MatMul(constant) -> Reshape of TensorFlow's tensordot -> one MatMul (shapes
+    inferred again when the model has a MatMul)."""
+    if not any(n.op_type == "MatMul" for n in st.model.graph.node):
+        return False
+    n = len(st.model.graph.node)
+    st.model = _infer(_unflatten_tensordot(st.model, _shapes(st.model)), st.path)
+    return len(st.model.graph.node) < n
+
+
+def equihls_shapes(st: OnnxState):
+    """Analysis: st.shapes, the inferred shapes plus those of equihls custom-domain outputs."""
+    st.shapes = _equihls_shapes(st.model, _shapes(st.model))
+
+
+def ir_nodes(st: OnnxState):
+    """Import: one IR Node per ONNX node (attributes decoded; a Cast from a Quant carries its
+    ap_fixed type as attribute fixed_type)."""
+    st.nodes = []
+    for k, n in enumerate(st.model.graph.node):
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
         attrs = {a: (v.decode() if isinstance(v, bytes) else v) for a, v in attrs.items()}
         name = n.name or f"{n.op_type}_{k}"
         dom = EQUIHLS_DOMAIN if n.domain == EQUIHLS_DOMAIN else ("" if n.domain in ("", "ai.onnx") else n.domain)
-        if n.output and n.output[0] in quant_types:
-            attrs["fixed_type"] = quant_types[n.output[0]][0].cpp()   # this Cast is a QONNX Quant
-        nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, dom))
-    names = [n.name for n in nodes]
-    for i, n in enumerate(nodes):  # make node names unique
+        if n.output and n.output[0] in st.quant_types:
+            attrs["fixed_type"] = st.quant_types[n.output[0]][0].cpp()   # this Cast is a QONNX Quant
+        st.nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, dom))
+
+
+def unique_ir_names(st: OnnxState) -> bool:
+    """A node name used twice (e.g. an unnamed node's Op_k) gets the suffix _<position>."""
+    names = [n.name for n in st.nodes]
+    changed = False
+    for i, n in enumerate(st.nodes):
         if names.count(n.name) > 1:
             n.name = f"{n.name}_{i}"
-    inputs = [i.name for i in model.graph.input if i.name not in consts]
-    outputs = [o.name for o in model.graph.output]
-    _check_outputs(nodes, outputs, inputs, consts, path)
-    _check_const_values(nodes, consts, path)
+            changed = True
+    return changed
 
+
+def _runtime_inputs(st: OnnxState) -> list:
+    return [i.name for i in st.model.graph.input if i.name not in st.consts]
+
+
+def check_outputs(st: OnnxState):
+    """Check: every graph output is computed at run time by some node."""
+    _check_outputs(st.nodes, [o.name for o in st.model.graph.output], _runtime_inputs(st), st.consts, st.path)
+
+
+def check_const_values(st: OnnxState):
+    """Check: no NaN/Inf constant."""
+    _check_const_values(st.nodes, st.consts, st.path)
+
+
+def check_tensor_shapes(st: OnnxState):
+    """Check: every runtime tensor has a static shape with the batch axis first and no zero-size
+    axis; records st.ir_shapes (constants: their value's shape)."""
+    path, shapes, consts = st.path, st.shapes, st.consts
     ir_shapes = {}
-    for n in nodes:
+    for n in st.nodes:
         for t in list(n.inputs) + list(n.outputs):
             if not t or t in consts:
                 continue
@@ -450,10 +531,42 @@ def _onnx_to_ir(model: onnx.ModelProto, path: str) -> Graph:
             ir_shapes[t] = tuple(int(d) for d in s)
     for c, v in consts.items():
         ir_shapes[c] = tuple(v.shape)
-    for i in inputs:
+    for i in _runtime_inputs(st):
         ir_shapes.setdefault(i, shapes[i])
-    consts = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v) for k, v in consts.items()}
-    return Graph(nodes, ir_shapes, consts, inputs, outputs, name=model.graph.name or "model")
+    st.ir_shapes = ir_shapes
+
+
+def to_graph(st: OnnxState) -> Graph:
+    """The IR Graph of an imported state (float constants as float64)."""
+    consts = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v) for k, v in st.consts.items()}
+    return Graph(st.nodes, st.ir_shapes, consts, _runtime_inputs(st), [o.name for o in st.model.graph.output],
+                 name=st.model.graph.name or "model")
+
+
+@contextlib.contextmanager
+def fixed_batch_hint(model: onnx.ModelProto):
+    """A batch axis that the file fixes to a number other than 1 is compiled at batch 1 like a
+    dynamic one; when the graph then fails (a Reshape to [8, ...], say), the error says so."""
+    fixed = fixed_batch_inputs(model)
+    try:
+        yield
+    except ModelError as e:
+        if not fixed:
+            raise
+        which = ", ".join(f"'{k}' to {v}" for k, v in fixed.items())
+        raise ModelError(f"{e} (the file fixes the batch axis of input {which} and equihls compiles one event, "
+                         "batch 1: re-export the model with a dynamic batch axis)") from None
+
+
+def onnx_to_ir(model: onnx.ModelProto, path: str = "<model>") -> Graph:
+    """Full frontend on a model: the ONNX checks and rewrites of passes/pipeline.py, then the
+    import. The frontend passes that changed the model are in the graph's pass_log."""
+    from ..passes import pipeline   # the pipeline imports this module's passes
+
+    log = []
+    g = pipeline.import_onnx(model, path, log)
+    g.pass_log = log
+    return g
 
 
 def _unique_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -529,15 +642,40 @@ def _free_fixed_batch(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def unique_node_names(st: OnnxState) -> bool:
+    """Repeated node names get the suffix _2, _3, ... (ONNX Runtime refuses repeats)."""
+    m = _unique_node_names(st.model)
+    changed, st.model = m is not st.model, m
+    return changed
+
+
+def free_fixed_batch(st: OnnxState) -> bool:
+    """Reference model: a batch axis fixed in the file made dynamic on its inputs and outputs."""
+    m = _free_fixed_batch(st.model)
+    changed, st.model = m is not st.model, m
+    return changed
+
+
+def float16_to_float32(st: OnnxState) -> bool:
+    """Reference model: float16 computed in float32."""
+    m = _float16_to_float32(st.model)
+    changed, st.model = m is not st.model, m
+    return changed
+
+
 def reference_model(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model ONNX Runtime runs as the float reference: node names unique, a batch axis fixed
     in the file made dynamic, float16 computed in float32. The input model if none applies."""
-    return _float16_to_float32(_free_fixed_batch(_unique_node_names(model)))
+    from ..passes import pipeline   # the pipeline imports this module's passes
+
+    return pipeline.reference(model, [])
 
 
 def load(path: str) -> tuple[Graph, onnx.ModelProto]:
     """Read `path` and return (IR graph, reference_model of the file's model: what ONNX Runtime
     runs as the float reference, identical to the file's model unless it repeats node names,
-    fixes the batch axis or computes in float16)."""
-    model = _unique_node_names(load_onnx(path))
-    return onnx_to_ir(model, path), reference_model(model)
+    fixes the batch axis or computes in float16). The graph's pass_log names the frontend passes
+    that changed the model (passes/pipeline.py lists them all)."""
+    from ..passes import pipeline   # the pipeline imports this module's passes
+
+    return pipeline.load(path)

@@ -1,5 +1,6 @@
 """Graph passes. Each pass is a function `pass_(graph) -> bool` (True if it changed the graph)
-with one concern; `run_all` applies them in order, to a fixed point where that matters."""
+with one concern; pipeline.py declares the order of every pass (the frontend's too) and
+manager.py runs them; `run_all` runs the IR part of the pipeline."""
 from .optimize.fold_pairs import fold_symmetric_pairs
 from .optimize.fold_scales import fold_cg_scales
 from .lower.linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
@@ -7,25 +8,14 @@ from .lower.ops import elide_identity_routes, lower_elementwise, lower_reduction
 from .recognize.scalars import recognize_psi, recognize_scalar_products
 from .refuse import refuse_unlowered
 from .recognize.tensor_products import recognize_tensor_products
-
-# scalar products first: their Einsum forms (rank-1 metric operand) must not become Bilinear
-RECOGNITION = [recognize_scalar_products, recognize_tensor_products, recognize_psi]
-LOWERING = [lower_gemm, lower_matmul_const, fuse_bias_into_dense, lower_unary, lower_elementwise,
-            lower_reductions, lower_routing]
-CLEANUP = [elide_identity_routes, fold_cg_scales, fold_symmetric_pairs]
+from . import pipeline
+from .pipeline import CLEANUP, LOWERING, RECOGNITION
 
 
 def run_all(g, log=None):
-    """Recognition to a fixed point, then lowering, then the refusal check. Returns the pass log."""
+    """Recognition, lowering and cleanup, each to a fixed point, then the refusal check.
+    Returns the pass log: `log` (a new list if None) extended with the frontend passes that
+    changed the model `g` came from (g.pass_log), then with the IR passes that changed `g`."""
     log = [] if log is None else log
-    for group in (RECOGNITION, LOWERING, CLEANUP):
-        changed = True
-        while changed:
-            changed = False
-            for p in group:
-                if p(g):
-                    log.append(p.__name__)
-                    g.remove_dead()
-                    changed = True
-    refuse_unlowered(g)
-    return log
+    log.extend(g.pass_log)
+    return pipeline.run_ir(g, log)

@@ -191,8 +191,7 @@ def recognize_scalar_products(g) -> bool:
                     out = node.outputs[0]
                     route = eq_node("Route", g.fresh(node.name + "_keepdims"), [tmp], [out], src=np.arange(n * n))
                     _make(g, node, x, metric, out=tmp)
-                    i = next(k for k, nn in enumerate(g.nodes) if tmp in nn.outputs)
-                    g.nodes.insert(i + 1, route)
+                    g.nodes.insert(g.nodes.index(g.producer(tmp)) + 1, route)
                 else:
                     _make(g, node, x, metric)
                 changed = True
