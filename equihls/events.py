@@ -54,7 +54,8 @@ def checked_events(a, name: str, source: str, shape: tuple) -> np.ndarray:
     a = np.asarray(a)
     where = f"{source}: input '{name}'"
     if a.dtype.kind == "c":
-        raise InputError(f"{where} is complex ({a.dtype}); equihls needs real values (the imaginary part would be lost)")
+        raise InputError(f"{where} is complex ({a.dtype}); equihls needs real values (the imaginary part would be "
+                         f"lost)")
     if a.dtype.kind not in "biuf":
         raise InputError(f"{where} has dtype {a.dtype}; equihls needs real numbers")
     shape = tuple(shape)

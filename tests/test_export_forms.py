@@ -203,7 +203,8 @@ def test_refused_with_node_name_and_no_output(tmp_path, name, cls, n_in, op):
 def _hand_model(metric, d, out_shape=True):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", N, d])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", N, N] if out_shape else None)
-    nodes = [make_scalar_products_node("x", "g", metric, name="sp"), helper.make_node("Relu", ["g"], ["y"], name="relu")]
+    nodes = [make_scalar_products_node("x", "g", metric, name="sp"), helper.make_node("Relu", ["g"], ["y"],
+                                                                                      name="relu")]
     graph = helper.make_graph(nodes, "hand", [x], [y])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 

@@ -77,7 +77,8 @@ def _make_combos() -> list[Combo]:
         t = FixedType.parse(spelling)
         # I2 >= 1: for a source with I <= 0, to_ap_int_base() turns negative values in
         # (-1, 0) into -1 instead of 0 (header bug, not modelled)
-        srcs = [(UNIV_W, UNIV_W - UNIV_F, True)] + [(rng.randint(1, 40), rng.randint(1, 20), rng.random() < 0.6) for _ in range(N_NARROW)]
+        srcs = [(UNIV_W, UNIV_W - UNIV_F, True)] + [(rng.randint(1, 40), rng.randint(1, 20),
+                                                     rng.random() < 0.6) for _ in range(N_NARROW)]
         out.append(Combo(t, spelling, srcs, is_int=True))
     return out
 
@@ -127,7 +128,8 @@ def _gen_cpp(combos) -> list[str]:
     for c, cb in enumerate(combos):
         w = cb.dest.width
         for s, src in enumerate(cb.sources):
-            cases.append(f"  if (kind == 'q' && key == {c * 8 + s}) {{ conv<{w}, {cb.cpp}, {src[0]}, {_src_cpp(*src)} >(l); return true; }}")
+            cases.append(f"  if (kind == 'q' && key == {c * 8 + s}) "
+                         f"{{ conv<{w}, {cb.cpp}, {src[0]}, {_src_cpp(*src)} >(l); return true; }}")
         if not cb.is_int:  # double->ap_int uses a different (quirky) constructor, not modelled
             cases.append(f"  if (kind == 'd' && key == {c * 8}) {{ dbl<{w}, {cb.cpp} >(b); return true; }}")
     parts = [_CPP_COMMON + f"bool part{j}(char kind, int key, const ull* l, ull b) {{\n"
@@ -313,7 +315,8 @@ def test_quantize_raw_matches_cpp(cpp_ref):
             assert got.dtype == raw_dtype(t)
             bad = [j for j, (g, e) in enumerate(zip(got.tolist(), exp)) if g != e]
             assert not bad, (f"{cb.cpp} <- {_src_cpp(*cb.sources[case.src])} frac_in={case.frac_in}: "
-                             f"raw_in={case.inputs[bad[0]]} model={got[bad[0]]} c++={exp[bad[0]]} ({len(bad)} mismatches)")
+                             f"raw_in={case.inputs[bad[0]]} model={got[bad[0]]} c++={exp[bad[0]]} "
+                             f"({len(bad)} mismatches)")
             # int64 input path must agree with the object path
             if _fits_int64(case.inputs):
                 got64, n64 = _model(t, case, np.int64)
@@ -336,7 +339,8 @@ def test_from_float_matches_cpp(cpp_ref):
                 continue
             got, _ = cb.dest.from_float(case.inputs)
             bad = [j for j, (g, e) in enumerate(zip(got.tolist(), case.expected)) if g != e]
-            assert not bad, f"{cb.cpp} = (double){case.inputs[bad[0]]!r}: model={got[bad[0]]} c++={case.expected[bad[0]]}"
+            assert not bad, (f"{cb.cpp} = (double){case.inputs[bad[0]]!r}: model={got[bad[0]]} "
+                             f"c++={case.expected[bad[0]]}")
 
 
 def _differs(t_alt: FixedType, cb: Combo) -> bool:
@@ -362,7 +366,8 @@ def test_vectors_distinguish_modes(cpp_ref, attr, modes):
 @pytest.mark.gxx
 def test_vectors_distinguish_signedness_and_ints(cpp_ref):
     flips = [cb for cb in cpp_ref if not cb.is_int]
-    assert all(_differs(FixedType(cb.dest.width, cb.dest.integer, not cb.dest.signed, cb.dest.rounding, cb.dest.overflow), cb)
+    assert all(_differs(FixedType(cb.dest.width, cb.dest.integer, not cb.dest.signed, cb.dest.rounding,
+                                  cb.dest.overflow), cb)
                for cb in flips)
     # ap_int<W> truncates toward zero: plain AP_TRN would be wrong
     for cb in cpp_ref:
@@ -467,7 +472,7 @@ def test_properties_and_exact_type():
 
 def test_raw_dtype():
     assert raw_dtype(FixedType(62, 10), FixedType(3, 1)) == np.int64
-    assert raw_dtype(FixedType(63, 10)) == object
+    assert raw_dtype(FixedType(63, 10)) == np.dtype(object)
     assert FixedType(70, 3).quantize_raw(np.array([5], dtype=np.int64), 0)[0].dtype == object
 
 

@@ -20,13 +20,17 @@ IN_T = "ap_fixed<16,6,AP_RND>"
 N, K, H = 3, 4, 3
 
 
+
+def _const_array(v):
+    """An initializer's value: float32 for floating values, integer types kept."""
+    return np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f" else None)
+
 def _save(path, nodes, inits, x_shape, outs):
     """Write a tiny opset-17 model with input x [batch, *x_shape] and outputs [(name, shape)]."""
     graph = helper.make_graph(
         nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *x_shape])],
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", *s]) for o, s in outs],
-        initializer=[numpy_helper.from_array(np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f" else None), k)
-                     for k, v in inits.items()])
+        initializer=[numpy_helper.from_array(_const_array(v), k) for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)

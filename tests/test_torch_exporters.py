@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")          # the dynamo exporter needs it
 
 from equihls.verify import check  # noqa: E402
-from equihls import cli, project
-from equihls.frontend import source
+from equihls import cli, project  # noqa: E402
+from equihls.frontend import source  # noqa: E402
 
 N = 4
 INPUT_TYPE = "ap_fixed<12,8,AP_RND_CONV,AP_SAT>"    # LSB 1/16, [-128, 128)

@@ -102,7 +102,8 @@ def scalar_products_verilog(n: int, d: int, width: int, neg_mask: int, registere
             acc = f"e_{p}_0"
             for k, (neg, _) in enumerate(terms[1:], 1):
                 lines += [f"  wire signed [{ow - 1}:0] a_{p}_{k};",
-                          f"  {module}_addsub #(.W({ow}), .SUB({neg})) u_{p}_{k} (.a({acc}), .b(e_{p}_{k}), .y(a_{p}_{k}));"]
+                          f"  {module}_addsub #(.W({ow}), .SUB({neg})) u_{p}_{k} (.a({acc}), .b(e_{p}_{k}), "
+                          f".y(a_{p}_{k}));"]
                 acc = f"a_{p}_{k}"
             expr = acc
         else:

@@ -89,7 +89,8 @@ def psi_index(a, m: int):
     if big.any():
         ab = a[big]
         p = np.array([int(v).bit_length() - 1 for v in ab.ravel()], dtype=np.int64).reshape(ab.shape)
-        mant = np.array([int(v) >> int(s) for v, s in zip(ab.ravel(), (p - m).ravel())], dtype=np.int64).reshape(ab.shape)
+        mant = np.array([int(v) >> int(s) for v, s in zip(ab.ravel(), (p - m).ravel())],
+                        dtype=np.int64).reshape(ab.shape)
         out[big] = ((p - m + 1) << m) + mant - (1 << m)
     return out
 

@@ -212,7 +212,8 @@ def _fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx
             except ValueError as e:   # an attribute QONNX does not define
                 raise ModelError(f"{path}: Quant '{node.name}': {e}") from None
             continue
-        if node.domain in ("", "ai.onnx") and all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS:
+        foldable = all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS
+        if node.domain in ("", "ai.onnx") and foldable:
             try:
                 outs = _eval_node(node, [consts[i] if i else None for i in node.input], opset)
             except Exception as e:
@@ -371,7 +372,8 @@ def _check_graph_ports(model: onnx.ModelProto, path: str):
     names = [o.name for o in model.graph.output]
     for o in names:
         if names.count(o) > 1:
-            raise ModelError(f"{path}: output '{o}' is listed {names.count(o)} times among the graph outputs; list it once")
+            raise ModelError(f"{path}: output '{o}' is listed {names.count(o)} times among the graph outputs; list "
+                             f"it once")
         if o in {i.name for i in runtime}:
             raise ModelError(f"{path}: output '{o}' is the model's input itself: nothing to compile")
 

@@ -108,8 +108,10 @@ def standard_ops(model: onnx.ModelProto) -> onnx.ModelProto:
         if rnd:
             nodes.append(helper.make_node(rnd[0], [p + "a"], [p + "r"]))
         else:   # toward zero: sign(v) * floor(|v|)
-            nodes += [helper.make_node("Abs", [p + "a"], [p + "abs"]), helper.make_node("Floor", [p + "abs"], [p + "f"]),
-                      helper.make_node("Sign", [p + "a"], [p + "sg"]), helper.make_node("Mul", [p + "sg", p + "f"], [p + "r"])]
+            nodes += [helper.make_node("Abs", [p + "a"], [p + "abs"]),
+                      helper.make_node("Floor", [p + "abs"], [p + "f"]),
+                      helper.make_node("Sign", [p + "a"], [p + "sg"]),
+                      helper.make_node("Mul", [p + "sg", p + "f"], [p + "r"])]
         nodes += [helper.make_node("Clip", [p + "r", p + "lo", p + "hi"], [p + "c"]),
                   helper.make_node("Sub", [p + "c", z], [p + "z"]),
                   helper.make_node("Mul", [p + "z", s], [n.output[0]])]

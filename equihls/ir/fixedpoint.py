@@ -121,7 +121,8 @@ class FixedType:
             raise TypeError(f"FixedType.parse expects a str, got {type(s).__name__}")
         m = _TYPE_RE.match(s)
         if not m:
-            raise ValueError(f"cannot parse fixed-point type {s!r}: expected ap_fixed<...>, ap_ufixed<...>, ap_int<W> or ap_uint<W>")
+            raise ValueError(f"cannot parse fixed-point type {s!r}: expected ap_fixed<...>, ap_ufixed<...>, "
+                             f"ap_int<W> or ap_uint<W>")
         kind, body = m.group(1), m.group(2)
         args = [a.strip() for a in body.split(",")]
         if any(a == "" for a in args):
@@ -134,7 +135,8 @@ class FixedType:
 
         if kind in ("ap_int", "ap_uint"):
             if len(args) != 1:
-                raise ValueError(f"cannot parse fixed-point type {s!r}: {kind} takes exactly 1 argument, got {len(args)}")
+                raise ValueError(f"cannot parse fixed-point type {s!r}: {kind} takes exactly 1 argument, got "
+                                 f"{len(args)}")
             w = _int(args[0], "width")
             if w < 1:
                 raise ValueError(f"cannot parse fixed-point type {s!r}: width must be >= 1")
@@ -149,11 +151,13 @@ class FixedType:
         q = args[2] if len(args) > 2 else "AP_TRN"
         o = args[3] if len(args) > 3 else "AP_WRAP"
         if q not in ROUNDING_MODES:
-            raise ValueError(f"cannot parse fixed-point type {s!r}: unknown rounding mode {q!r} (supported: {', '.join(ROUNDING_MODES)})")
+            raise ValueError(f"cannot parse fixed-point type {s!r}: unknown rounding mode {q!r} (supported: "
+                             f"{', '.join(ROUNDING_MODES)})")
         if o == "AP_WRAP_SM":
             raise ValueError(f"cannot parse fixed-point type {s!r}: overflow mode AP_WRAP_SM is not supported")
         if o not in OVERFLOW_MODES:
-            raise ValueError(f"cannot parse fixed-point type {s!r}: unknown overflow mode {o!r} (supported: {', '.join(OVERFLOW_MODES)})")
+            raise ValueError(f"cannot parse fixed-point type {s!r}: unknown overflow mode {o!r} (supported: "
+                             f"{', '.join(OVERFLOW_MODES)})")
         if len(args) == 5 and _int(args[4], "saturation bits") != 0:
             raise ValueError(f"cannot parse fixed-point type {s!r}: saturation-bits argument must be 0, got {args[4]}")
         return cls(w, i, kind == "ap_fixed", q, o)
@@ -297,7 +301,8 @@ class FixedType:
         if bad.any():
             idx = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), x.shape))
             where = idx[0] if len(idx) == 1 else idx
-            raise ValueError(f"from_float: non-finite value {float(x[idx])} at index {where} cannot be converted to {self.cpp()}")
+            raise ValueError(f"from_float: non-finite value {float(x[idx])} at index {where} cannot be converted to "
+                             f"{self.cpp()}")
         m, e = np.frexp(x)  # x == m * 2**e, 0.5 <= |m| < 1
         mant = np.ldexp(m, 53).astype(np.int64)  # exact 53-bit integer mantissa
         k = (53 - self.frac) - e.astype(np.int64)

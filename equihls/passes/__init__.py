@@ -11,6 +11,11 @@ from .recognize.tensor_products import recognize_tensor_products
 from . import pipeline
 from .pipeline import CLEANUP, LOWERING, RECOGNITION
 
+__all__ = ["pipeline", "run_all", "RECOGNITION", "LOWERING", "CLEANUP", "recognize_scalar_products",
+           "recognize_tensor_products", "recognize_psi", "lower_gemm", "lower_matmul_const", "fuse_bias_into_dense",
+           "lower_unary", "lower_elementwise", "lower_reductions", "lower_routing", "elide_identity_routes",
+           "fold_cg_scales", "fold_symmetric_pairs", "refuse_unlowered"]
+
 
 def run_all(g, log=None):
     """Recognition, lowering and cleanup, each to a fixed point, then the refusal check.

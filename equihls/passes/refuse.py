@@ -25,6 +25,6 @@ def refuse_unlowered(g):
         elif node.domain and node.domain != "equihls":
             reason = f"custom domain '{node.domain}' is not supported"
         else:
-            reason = f"no equihls lowering for op {node.op}" + (
-                " with these inputs/attributes" if node.op in ("MatMul", "Gemm", "ReduceSum", "ReduceMean", "Div") else "")
+            partly = node.op in ("MatMul", "Gemm", "ReduceSum", "ReduceMean", "Div")   # lowered in some forms
+            reason = f"no equihls lowering for op {node.op}" + (" with these inputs/attributes" if partly else "")
         raise UnsupportedNodeError(node, reason)

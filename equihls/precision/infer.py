@@ -111,7 +111,8 @@ def _too_wide(g, node, a: FixedType, o: FixedType, types: dict, accumulates: boo
     its operands make it, so overriding the block's own output type cannot help then: only
     narrower operands (input type, --type upstream, fewer rounded fractional bits or weight
     bits) or, for blocks with one, a narrower accumulator."""
-    ops = ", ".join(f"'{t}'{' (constant)' if g.is_const(t) else ''} {types[t].cpp()}" for t in node.inputs if t in types)
+    ops = ", ".join(f"'{t}'{' (constant)' if g.is_const(t) else ''} {types[t].cpp()}"
+                    for t in node.inputs if t in types)
     if o.width > MAX_WIDTH and a.width <= MAX_WIDTH:
         return (f"{node.op} '{node.name}': type {o.cpp()} of '{node.outputs[0]}' is {o.width} bits wide "
                 f"(> {MAX_WIDTH}); give it a narrower type with --type '{node.outputs[0]}=TYPE'")

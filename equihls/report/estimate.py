@@ -89,7 +89,8 @@ def format_estimate(est: dict) -> str:
     f = t["fraction"]
     rows.append(f"  of {est['target']['name']}: DSP {100 * f['dsp']:.2f}%  LUT {100 * f['lut']:.2f}%  "
                 f"FF {100 * f['ff']:.2f}%  BRAM18 {100 * f['bram18']:.2f}%")
-    rows.append(f"  latency {t['latency_cycles']} cycles = {t['latency_ns']:.1f} ns at {est['clock_ns']} ns, II = {t['ii']}")
+    rows.append(f"  latency {t['latency_cycles']} cycles = {t['latency_ns']:.1f} ns at {est['clock_ns']} ns, II = "
+                f"{t['ii']}")
     for b in est["blocks"]:
         if "dense_multipliers" in b["notes"]:
             n = b["notes"]

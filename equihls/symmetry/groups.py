@@ -246,7 +246,8 @@ def lines_for(group: str, n_particles: int | None, k: int, rng: np.random.Genera
             out.append(Line(group, "boosts x O(3)", False, mixed))
         return out
     if group == "translation":
-        return [Line(group, "lattice translations", True, [random_translation(rng, shift_scale, lsb) for _ in range(k)]),
+        return [Line(group, "lattice translations", True, [random_translation(rng, shift_scale,
+                                                                              lsb) for _ in range(k)]),
                 Line(group, "translations", False, [random_translation(rng, shift_scale) for _ in range(k)])]
     raise ValueError(f"unknown group '{group}' (known: {', '.join(GROUPS)})")
 
@@ -301,7 +302,8 @@ class Rep:
             from . import lorentz as lorentz_irreps
             return lorentz_irreps.rep_matrix(self.name, g.lorentz)
         if not g.is_spatial():
-            raise ValueError(f"representation '{self.name}' is an O(3) representation; element {g.label} is not in O(3)")
+            raise ValueError(f"representation '{self.name}' is an O(3) representation; element {g.label} is not in "
+                             f"O(3)")
         if self.kind == "o3":
             return g.rotation
         return self._irreps.D(g.rotation)
@@ -328,7 +330,8 @@ class Rep:
         m = self.integral_matrix(g) if exact else self.matrix(g)
         if m is not None:
             if x.shape[-1] != m.shape[0]:
-                raise ValueError(f"representation '{self.name}' has dimension {m.shape[0]}, tensor's last axis is {x.shape[-1]}")
+                raise ValueError(f"representation '{self.name}' has dimension {m.shape[0]}, tensor's last axis is "
+                                 f"{x.shape[-1]}")
             x = x @ m.T
         if shift and g.shift is not None and self.kind in ("lorentz", "o3"):
             x = x + (g.shift if self.kind == "lorentz" else g.shift[1:])

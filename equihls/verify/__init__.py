@@ -1,1 +1,2 @@
-"""Stage 6, checks: the compile-time self-check (`selfcheck`), overflow accounting (`overflow`), the symmetry declaration and certificate (`check`) and the post-quantisation probe (`probe`)."""
+"""Stage 6, checks: the compile-time self-check (`selfcheck`), overflow accounting (`overflow`), the symmetry
+declaration and certificate (`check`) and the post-quantisation probe (`probe`)."""

@@ -284,11 +284,13 @@ def format_fidelity(rep: dict) -> str:
         corr = "n/a" if r["correlation"] is None else f"{r['correlation']:.4f}"
         lines.append(f"  {o}: relative RMS error {r['rel_rms']:.3g} (input type alone {r['input_rel_rms']:.3g}), "
                      f"max |error| {r['max_abs_err']:.3g} on a spread of {r['scale']:.3g}, correlation {corr}"
-                     + (", constant output" if r["constant_output"] else "") + f" -> {'PASS' if r['passed'] else 'FAIL'}")
+                     + (", constant output" if r["constant_output"] else "")
+                     + f" -> {'PASS' if r['passed'] else 'FAIL'}")
     d = rep.get("divergence")
     if d:
         lines.append(f"  first diverging tensor: '{d['tensor']}' ({d['op']} '{d['node']}', {d['type']}): relative RMS "
-                     f"{d['rel_rms']:.3g}, envelope {d['envelope_rel']:.3g} of its spread; {d['cause']}; try {d['hint']}")
+                     f"{d['rel_rms']:.3g}, envelope {d['envelope_rel']:.3g} of its spread; {d['cause']}; try "
+                     f"{d['hint']}")
     return "\n".join(lines)
 
 
@@ -301,7 +303,8 @@ def format_report(rep: dict) -> str:
             f"C-sim vs ONNX Runtime: max {r['max_err_lsb']:.2f} LSB, mean {r['mean_err_lsb']:.2f} LSB "
             f"(per-event error bound up to {r['tolerance_lsb']:.0f} LSB; {r['n_beyond_bound']} beyond)"
             + (f"; the typical event's envelope {r['envelope_median']:.3g} is wider than the output's spread "
-               f"{r['output_spread']:.3g} (vacuous)" if r.get("envelope_vacuous") else "") + f" -> {'PASS' if r['passed'] else 'FAIL'}")
+               f"{r['output_spread']:.3g} (vacuous)" if r.get("envelope_vacuous") else "")
+            + f" -> {'PASS' if r['passed'] else 'FAIL'}")
     if rep.get("overflow"):
         lines.append(f"  values outside their type (model quantisers clip by design): {rep['overflow']}")
     if rep.get("fidelity"):

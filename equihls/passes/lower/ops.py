@@ -130,7 +130,8 @@ def lower_reductions(g) -> bool:
             tmp = g.fresh(node.name + "_sum")
             g.shapes[tmp] = g.shapes[node.outputs[0]]
             c = g.add_const(node.name + "_inv_n", np.array(1.0 / n_red))
-            g.replace(node, [eq_node("ReduceSum", g.fresh(node.name + "_sum"), node.inputs[:1], [tmp], src=src, n_reduce=n_red),
+            g.replace(node, [eq_node("ReduceSum", g.fresh(node.name + "_sum"), node.inputs[:1], [tmp], src=src,
+                                     n_reduce=n_red),
                              eltwise_node(g, node.name, [tmp, c], node.outputs[0], "mul", pow2=is_pow2(1.0 / n_red))])
         changed = True
     return changed
@@ -181,7 +182,8 @@ def lower_routing(g) -> bool:
         for out_name, table in zip(node.outputs, outs):
             src = np.asarray(table, dtype=np.int64).reshape(-1)
             if len(data_idx) == 1:
-                new.append(eq_node("Route", node.name if len(node.outputs) == 1 else g.fresh(node.name), [node.inputs[0]], [out_name], src=src))
+                new.append(eq_node("Route", node.name if len(node.outputs) == 1 else g.fresh(node.name),
+                                   [node.inputs[0]], [out_name], src=src))
                 continue
             acc = node.inputs[data_idx[0]]
             for j, i in enumerate(data_idx[1:], start=1):
@@ -190,7 +192,8 @@ def lower_routing(g) -> bool:
                 if not last:
                     g.shapes[out] = (1, int(offsets[j + 1]))
                 s = src if last else np.arange(offsets[j + 1])
-                new.append(eq_node("Concat2", node.name if last else g.fresh(node.name), [acc, node.inputs[i]], [out], src=s))
+                new.append(eq_node("Concat2", node.name if last else g.fresh(node.name), [acc, node.inputs[i]], [out],
+                                   src=s))
                 acc = out
         g.replace(node, new)
         changed = True

@@ -79,7 +79,8 @@ def fold_symmetric_pairs(g) -> bool:
             g.shapes[node.outputs[0]] = (1, p, c) if c > 1 else (1, p)
             if node.op == "Eltwise":
                 a, b = node.inputs
-                node.attrs["ia"], node.attrs["ib"] = broadcast_tables(g.shapes[a], g.shapes[b], g.shapes[node.outputs[0]])
+                node.attrs["ia"], node.attrs["ib"] = broadcast_tables(g.shapes[a], g.shapes[b],
+                                                                      g.shapes[node.outputs[0]])
         last = chain[-1].outputs[0]
         weights = np.where(iu == ju, 1.0, 2.0).reshape(p, 1) if ch > 1 else np.where(iu == ju, 1.0, 2.0)
         w = g.add_const(red.name + "_pair_weight", weights)
