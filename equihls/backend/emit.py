@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..blocks import block_for
 from ..blocks.base import per_event
+from ..ir.graph import DOMAIN, DOMAIN_VERSION, OPSET
 from .extension import HLS_OP_PREFIX
 
 RESERVED = {"input", "output", "config", "nnet", "equihls"}
@@ -76,7 +77,7 @@ def emit(g, prec) -> onnx.ModelProto:
                 attrs[f"w{k}_data"] = numpy_helper.from_array(vals, name=f"w{k}")
                 attrs[f"w{k}_type"] = ty.cpp()
         proto = helper.make_node(HLS_OP_PREFIX + node.op, [tn[t] for t in node.inputs if not g.is_const(t)],
-                                 [tn[out]], name=nn[node.name], domain="equihls")
+                                 [tn[out]], name=nn[node.name], domain=DOMAIN)
         for k in sorted(attrs):
             v = attrs[k]
             proto.attribute.append(helper.make_attribute(k, v, attr_type=onnx.AttributeProto.INTS)
@@ -86,7 +87,7 @@ def emit(g, prec) -> onnx.ModelProto:
     inputs = [helper.make_tensor_value_info(tn[i], TensorProto.FLOAT, list(g.shapes[i])) for i in g.inputs]
     outputs = [helper.make_tensor_value_info(tn[o], TensorProto.FLOAT, list(g.shapes[o])) for o in g.outputs]
     graph = helper.make_graph(nodes, g.name, inputs, outputs, value_info=vinfo)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("equihls", 1)],
-                              producer_name="equihls")
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, DOMAIN_VERSION)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name=DOMAIN)
     model.ir_version = 8
     return model, tn

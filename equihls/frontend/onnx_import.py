@@ -20,10 +20,10 @@ from onnx import helper, numpy_helper, shape_inference
 from . import qonnx_quant as quant, source
 from ..errors import ModelError
 from ..ir import Graph, Node
+from ..ir.graph import DOMAIN
 
 # Ops that carry no computation in inference.
 PASSTHROUGH_OPS = {"Identity", "Dropout"}
-EQUIHLS_DOMAIN = "equihls"
 # newest default-domain opset of ONNX Runtime 1.31 (requirements.txt), which runs the reference
 MAX_ORT_OPSET = 26
 
@@ -325,7 +325,7 @@ def _unflatten_tensordot(model: onnx.ModelProto, shapes: dict) -> onnx.ModelProt
 def _equihls_shapes(model: onnx.ModelProto, shapes: dict):
     """Shapes of outputs of equihls custom-domain nodes that ONNX inference could not infer."""
     for n in model.graph.node:
-        if n.domain == EQUIHLS_DOMAIN and n.op_type == "ScalarProducts":
+        if n.domain == DOMAIN and n.op_type == "ScalarProducts":
             s = shapes.get(n.input[0])
             if s is not None and len(s) == 3:
                 shapes.setdefault(n.output[0], (s[0], s[1], s[1]))
@@ -479,7 +479,7 @@ def ir_nodes(st: OnnxState):
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
         attrs = {a: (v.decode() if isinstance(v, bytes) else v) for a, v in attrs.items()}
         name = n.name or f"{n.op_type}_{k}"
-        dom = EQUIHLS_DOMAIN if n.domain == EQUIHLS_DOMAIN else ("" if n.domain in ("", "ai.onnx") else n.domain)
+        dom = DOMAIN if n.domain == DOMAIN else ("" if n.domain in ("", "ai.onnx") else n.domain)
         if n.output and n.output[0] in st.quant_types:
             attrs["fixed_type"] = st.quant_types[n.output[0]][0].cpp()   # this Cast is a QONNX Quant
         st.nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, dom))

@@ -17,6 +17,10 @@ from collections import Counter
 
 import numpy as np
 
+DOMAIN = "equihls"      # the ONNX domain of equihls ops (in the IR, in custom nodes, in emitted graphs)
+DOMAIN_VERSION = 1      # its opset version
+OPSET = 17              # the default-domain opset equihls writes (function bodies, emitted graphs, index tables)
+
 _generation = 0   # bumped on every wiring edit, of any graph
 
 
@@ -72,7 +76,7 @@ class Node:
 
     @property
     def is_equihls(self) -> bool:
-        return self.domain == "equihls"
+        return self.domain == DOMAIN
 
 
 @dataclasses.dataclass

@@ -26,13 +26,12 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-DOMAIN = "equihls"
-DOMAIN_VERSION = 1
+from ..ir.graph import DOMAIN, DOMAIN_VERSION, OPSET
+
 SCALAR_PRODUCTS = "ScalarProducts"
 TENSOR_PRODUCT = "TensorProduct"
 TENSOR_PRODUCT_EQUATION = "...i,...j,ijk->...k"
 TENSOR_PRODUCT_IRREPS_ATTRS = ("irreps_in1", "irreps_in2", "irreps_out")
-DEFAULT_OPSET = 17
 
 
 def _constant_from_attribute(name: str, output: str, value_field: str, attr_type: int, ref: str) -> onnx.NodeProto:
@@ -47,7 +46,7 @@ def _constant_from_attribute(name: str, output: str, value_field: str, attr_type
     return node
 
 
-def scalar_products_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
+def scalar_products_function(opset: int = OPSET) -> onnx.FunctionProto:
     """The model-local function defining `equihls::ScalarProducts`.
 
     Args:
@@ -76,7 +75,7 @@ def scalar_products_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
     )
 
 
-def tensor_product_function(opset: int = DEFAULT_OPSET) -> onnx.FunctionProto:
+def tensor_product_function(opset: int = OPSET) -> onnx.FunctionProto:
     """The model-local function defining `equihls::TensorProduct`.
 
     Args:
@@ -138,7 +137,7 @@ def attach_functions(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
-        opset = DEFAULT_OPSET
+        opset = OPSET
         model.opset_import.append(helper.make_opsetid("", opset))
     for op in used:
         if not any(f.domain == DOMAIN and f.name == op for f in model.functions):

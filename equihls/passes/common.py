@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node
+from ..ir.graph import DOMAIN
 
 
 def const(g, t):
@@ -37,4 +38,4 @@ def norm_axes(axes, rank):
 
 def eq_node(kind, name, inputs, outputs, **attrs):
     """A new equihls-domain node."""
-    return Node(kind, name, list(inputs), list(outputs), dict(attrs), domain="equihls")
+    return Node(kind, name, list(inputs), list(outputs), dict(attrs), domain=DOMAIN)

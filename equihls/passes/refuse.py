@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UnsupportedNodeError
+from ..ir.graph import DOMAIN
 from .common import const
 
 REASONS = {
@@ -22,7 +23,7 @@ def refuse_unlowered(g):
             reason = "both inputs are runtime tensors and no equihls pattern matched"
         elif node.op in REASONS:
             reason = REASONS[node.op].format(**{k: v for k, v in node.attrs.items() if isinstance(v, str)})
-        elif node.domain and node.domain != "equihls":
+        elif node.domain and node.domain != DOMAIN:
             reason = f"custom domain '{node.domain}' is not supported"
         else:
             partly = node.op in ("MatMul", "Gemm", "ReduceSum", "ReduceMean", "Div")   # lowered in some forms

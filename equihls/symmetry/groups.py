@@ -24,7 +24,9 @@ import itertools
 
 import numpy as np
 
-ETA = np.diag([1.0, -1.0, -1.0, -1.0])
+from . import lorentz as lorentz_irreps
+from .lorentz import ETA
+from .o3 import Irreps
 
 GROUPS = ("perm", "so3", "o3", "lorentz", "o13", "translation")
 GROUP_HELP = {
@@ -274,10 +276,8 @@ class Rep:
         if name in ("3vec", "1o", "1x1o"):
             return "o3", 3, None
         if name.startswith("("):
-            from . import lorentz as lorentz_irreps
             return "lorentz_irrep", lorentz_irreps.rep_matrix(name, np.eye(4)).shape[0], None
         try:
-            from .o3 import Irreps
             ir = Irreps.parse(name)
         except ValueError as e:
             raise ValueError(f"unknown representation '{name}': use scalar, 4vec, 3vec, an irreps string "
@@ -299,7 +299,6 @@ class Rep:
         if self.kind == "lorentz":
             return g.lorentz
         if self.kind == "lorentz_irrep":
-            from . import lorentz as lorentz_irreps
             return lorentz_irreps.rep_matrix(self.name, g.lorentz)
         if not g.is_spatial():
             raise ValueError(f"representation '{self.name}' is an O(3) representation; element {g.label} is not in "

@@ -70,9 +70,8 @@ __all__ = [
 
 ETA = np.diag([1.0, -1.0, -1.0, -1.0])
 ETA.setflags(write=False)
-# Space inversion; numerically equal to ETA but a group element, not a metric.
-PARITY = np.diag([1.0, -1.0, -1.0, -1.0])
-PARITY.setflags(write=False)
+# Space inversion: the same matrix as ETA, but a group element, not a metric.
+PARITY = ETA
 
 REAL_REPS = {"(0,0)": 1, "(1/2,1/2)": 4, "(1,0)+(0,1)": 6, "(1,1)": 9}
 

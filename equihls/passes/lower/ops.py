@@ -12,6 +12,7 @@ from ...blocks.eltwise import broadcast_tables
 from ...errors import UnsupportedNodeError
 from ...frontend.onnx_import import _eval_node
 from ...ir.fixedpoint import is_pow2
+from ...ir.graph import OPSET
 from ..common import const, eq_node, int_list, norm_axes
 
 UNARY = {"Relu": ("Unary", {"op": "relu"}), "Neg": ("Unary", {"op": "neg"}),
@@ -19,7 +20,6 @@ UNARY = {"Relu": ("Unary", {"op": "relu"}), "Neg": ("Unary", {"op": "neg"}),
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Max": "max", "Min": "min"}
 ROUTING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "Expand", "Tile",
            "Concat", "Split"}
-OPSET = 17
 SHAPE_READERS = {"ScalarProducts"}   # blocks that take more than the size from their input's shape
 
 

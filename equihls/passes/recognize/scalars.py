@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ModelError
+from ...ir.graph import DOMAIN
 from ..common import const, eq_node, int_list, norm_axes, producer_op
 
 
@@ -163,7 +164,7 @@ def recognize_scalar_products(g) -> bool:
     """Rewrite every recognised Gram-matrix form into an equihls ScalarProducts node."""
     changed = False
     for node in list(g.nodes):
-        if node.domain == "equihls" and node.op == "ScalarProducts":
+        if node.domain == DOMAIN and node.op == "ScalarProducts":
             m = node.attrs.get("metric")
             if m is None or not _valid_metric(np.asarray(m, dtype=float)) or len(m) != g.shapes[node.inputs[0]][-1]:
                 raise ModelError(f"ScalarProducts '{node.name}': attribute metric={m} must list ±1 for each of the "

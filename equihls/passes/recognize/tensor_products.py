@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ...errors import ModelError
+from ...ir.graph import DOMAIN
 from ..common import const, eq_node
 
 # Relative tolerance of the intertwiner check: ONNX stores C in float32 (relative rounding
@@ -240,7 +241,7 @@ def recognize_tensor_products(g) -> bool:
     is certified for it. Other Einsums are left alone (and refused later)."""
     changed = False
     for node in list(g.nodes):
-        if node.domain == "equihls" and node.op == "TensorProduct":
+        if node.domain == DOMAIN and node.op == "TensorProduct":
             c = _tensor_product_cg(g, node)
             names = [str(node.attrs.get(k, "") or "").strip() for k in ("irreps_in1", "irreps_in2", "irreps_out")]
             desc = f"TensorProduct '{node.name}'"
