@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..ir.fixedpoint import FixedType
+from ..ir.fixedpoint import FixedType, is_pow2
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 ROUNDING = {"ROUND": "AP_RND_CONV", "ROUND_TO_ZERO": "AP_TRN_ZERO", "FLOOR": "AP_TRN"}
@@ -68,13 +68,12 @@ def fixed_type(scale, zero_point, bits, signed: int, narrow: int, rounding_mode:
         return None, "non-zero zero point (only symmetric quantisers map to ap_fixed)"
     if s.size != 1 and not np.all(s == s[0]):
         return None, f"per-channel scales {s[:4].tolist()}... (equihls needs one scale per tensor)"
-    m, e = np.frexp(s[0])
-    if m != 0.5:
+    if not (s[0] > 0 and is_pow2(s[0])):
         return None, f"scale {float(s[0])!r} is not a power of two"
     if rounding_mode not in ROUNDING:
         return None, f"rounding_mode {rounding_mode} has no ap_fixed equivalent"
     b = int(np.asarray(bits).reshape(-1)[0])
-    frac = 1 - int(e)                       # scale = 2^(e-1) = 2^-frac
+    frac = 1 - int(np.frexp(s[0])[1])       # scale = 2^(e-1) = 2^-frac
     overflow = "AP_SAT_SYM" if signed and narrow else "AP_SAT"
     if not signed and narrow:
         return None, "unsigned narrow range has no ap_fixed overflow mode"
