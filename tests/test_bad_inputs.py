@@ -354,12 +354,12 @@ def test_onnxruntime_refusal_is_a_model_error():
 
 
 def test_internal_error_exits_3(capsys, monkeypatch, tmp_path):
-    from equihls import project
+    from equihls import driver
 
     def boom(*a, **k):
         raise RuntimeError("forced failure")
 
-    monkeypatch.setattr(project, "compile_model", boom)
+    monkeypatch.setattr(driver, "stage_load", boom)   # a bug in one compile stage
     monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     rc, out, err = _run(capsys, ["compile", MODEL])
