@@ -35,26 +35,28 @@ def readme_example() -> str:
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory):
     """Run the README example in a fresh directory holding the repository's models/ (its paths are
-    relative to the repository root); returns (its namespace, the directory)."""
+    relative to the repository root); yields (its namespace, the directory), the module's tests
+    running in that directory (the example's Project names its directory relative to it)."""
     work = tmp_path_factory.mktemp("readme")
     os.symlink(os.path.join(ROOT, "models"), work / "models")
     ns, cwd = {}, os.getcwd()
     os.chdir(work)
     try:
         exec(compile(readme_example(), "README.md:python-api", "exec"), ns)
+        yield ns, str(work)
     finally:
         os.chdir(cwd)
-    return ns, str(work)
 
 
 def files(project: str) -> dict:
-    """{relative path: bytes} of a project, the C-sim shared object left out (a g++ product) and
+    """{relative path: bytes} of a project as compiled: the C-sim shared object (a g++ product) and
+    the certificate (written by check afterwards) left out, and
     the project's own path replaced (hls4ml writes it into its yml and build script)."""
     out, real = {}, os.path.realpath(project).encode()
     for root, _, names in os.walk(project):
         for n in names:
             rel = os.path.relpath(os.path.join(root, n), project)
-            if rel != LAYOUT.csim_lib:
+            if rel not in (LAYOUT.csim_lib, LAYOUT.certificate):
                 out[rel] = open(os.path.join(root, n), "rb").read().replace(real, b"<PROJECT>")
     return out
 
@@ -80,36 +82,39 @@ def test_readme_example_runs(readme_run, capsys):
     assert p.manifest["options"]["input_type"] == CARD_INPUT and p.manifest["self_check"]["samples"] == "samples.npz:x"
 
 
-def test_fixedtype_options_give_the_byte_identical_project(readme_run, tmp_path):
-    """Types given as FixedType (and types={}) compile exactly what the strings compile."""
+def test_fixedtype_options_give_the_byte_identical_project(readme_run):
+    """Types given as FixedType (and types={}) compile exactly what the strings compile: recompiled
+    into the README project's directory (hls4ml's files name it), every file is unchanged."""
     ns, work = readme_run
-    out = str(tmp_path / "deepsets_pairs_api")
-    equihls.compile(MODEL, output_dir=out, input_type=FixedType.parse(CARD_INPUT),
+    d = os.path.join(work, ns["p"].dir)
+    before = files(d)
+    equihls.compile(MODEL, output_dir=d, input_type=FixedType.parse(CARD_INPUT),
                     default_type=FixedType.parse("ap_fixed<18,8,AP_RND>"), types={},
                     samples=f"{SAMPLES}:x", **QUIET)
-    a, b = files(os.path.join(work, ns["p"].dir)), files(out)
-    assert sorted(a) == sorted(b)
-    assert [k for k in a if a[k] != b[k]] == []
+    after = files(d)
+    assert sorted(before) == sorted(after) and len(before) > 100
+    assert [k for k in before if before[k] != after[k]] == []
 
 
-def test_modelproto_and_numpy_samples(readme_run, tmp_path):
+def test_modelproto_and_numpy_samples(readme_run):
     """An onnx.ModelProto with the samples as a numpy array ({input: array}) gives the firmware,
     testbench and types of the path-and-file compile; the manifest names the in-memory model."""
     ns, work = readme_run
+    d = os.path.join(work, ns["p"].dir)
+    ref, before = equihls.load(d), files(d)
+    x = ns["jets"][:32]
+    y_ref = ref.predict(x)
     proto = onnx.load(MODEL)
-    out = str(tmp_path / "proto")
-    p = equihls.compile(proto, output_dir=out, input_type=CARD_INPUT, samples={"x": ns["jets"]}, **QUIET)
-    ref = ns["p"]
-    a, b = files(os.path.join(work, ref.dir)), files(out)
-    assert sorted(a) == sorted(b)
-    differ = sorted(k for k in a if a[k] != b[k])
+    p = equihls.compile(proto, output_dir=d, input_type=CARD_INPUT, samples={"x": ns["jets"]}, **QUIET)
+    after = files(d)
+    assert sorted(before) == sorted(after)
+    differ = sorted(k for k in before if before[k] != after[k])
     assert differ == [LAYOUT.manifest], differ      # firmware, tb_data, samples, source model: identical
     ma, mb = ref.manifest, p.manifest
     assert mb["model"]["file"] == f"{proto.graph.name}.onnx" and mb["self_check"]["samples"] == "numpy arrays"
     for k in ("tensors", "nodes", "estimate", "inputs", "outputs", "options", "overflow"):
         assert ma[k] == mb[k], k
-    x = ns["jets"][:32]
-    assert np.array_equal(p.predict(x), equihls.load(os.path.join(work, ref.dir)).predict(x))
+    assert np.array_equal(p.predict(x), y_ref)
 
 
 def test_check_writes_the_json_the_cli_writes(readme_run, capsys):
