@@ -513,8 +513,8 @@ def _selfcheck_failure(model_path: str, rep: dict, rejected: str) -> str:
     if vac:
         r = rep["outputs"][vac[0]]
         return (f"{model_path}: the self-check cannot vouch for output '{vac[0]}': its error envelope on a typical "
-                f"event, {r['envelope_median']:.3g}, is wider than the output's spread {r['output_spread']:.3g} over the "
-                f"samples{where}.{first}")
+                f"event, {r['envelope_median']:.3g}, is wider than the output's spread {r['output_spread']:.3g} "
+                f"over the samples{where}.{first}")
     return (f"self-check failed for {model_path}: see above{where}. Use --tolerance-lsb to accept a larger error.")
 
 
