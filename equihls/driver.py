@@ -112,7 +112,7 @@ class CompileOptions:
         if not user:
             return
         if self.clock_ns is not None:
-            _check_number(self.clock_ns, "--clock-ns", 0, above=True)
+            _check_number(self.clock_ns, "--clock-ns", 0, above=True, unit="ns")
         _check_int(self.n_samples, "--n-samples", 1)
         _check_int(self.seed, "--seed", 0)
         if self.weight_frac is not None:
@@ -149,15 +149,18 @@ def _names(v):
 
 
 def _check_int(v, option: str, low: int, high: int | None = None):
+    """Refuse what the CLI's argparse type refuses, in its words (cli._number)."""
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low or (high is not None and v > high):
-        bound = f">= {low}" + (f" and <= {high}" if high is not None else "")
-        raise OptionError(f"{option} must be an integer {bound}, got {v!r}")
+        bound = f">= {low:g}" + (f" and <= {high:g}" if high is not None else "")
+        raise OptionError(f"argument {option}: must be a finite integer {bound}, got '{v}'")
 
 
-def _check_number(v, option: str, low: float, above: bool = False):
+def _check_number(v, option: str, low: float, above: bool = False, unit: str = ""):
+    """Like _check_int for a finite number >= low (> low with `above`)."""
     if (isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v) or v < low
             or (above and v == low)):
-        raise OptionError(f"{option} must be a finite number {'>' if above else '>='} {low:g}, got {v!r}")
+        raise OptionError(f"argument {option}: must be a finite number {'>' if above else '>='} {low:g}"
+                          f"{' ' + unit if unit else ''}, got '{v}'")
 
 
 def default_output_dir(model_path: str, target: str) -> str:

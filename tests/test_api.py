@@ -153,8 +153,10 @@ def test_bad_options_raise_the_cli_message(options, message, capsys):
 def test_bad_arguments_are_user_errors():
     with pytest.raises(OptionError, match="unknown compile option"):
         equihls.compile(MODEL, n_sample=3)
-    with pytest.raises(OptionError, match="--n-samples must be an integer >= 1"):
-        equihls.compile(MODEL, n_samples=0)
+    with pytest.raises(OptionError, match="^argument --n-samples: must be a finite integer >= 1, got '0'$"):
+        equihls.compile(MODEL, n_samples=0)        # argparse's words for `--n-samples 0`
+    with pytest.raises(OptionError, match="^argument --clock-ns: must be a finite number > 0 ns, got '-1'$"):
+        equihls.compile(MODEL, clock_ns=-1)
     with pytest.raises(OptionError, match="--input-type: expected a type"):
         equihls.compile(MODEL, input_type=16)
     with pytest.raises(ModelError, match="ONNX file path or an onnx.ModelProto"):
