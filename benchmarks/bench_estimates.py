@@ -17,7 +17,7 @@ from equihls.frontend import onnx_import as frontend
 from equihls import passes, targets
 from equihls.precision import infer as precision
 from equihls.ir.fixedpoint import FixedType  # noqa: E402
-from equihls.project import DEFAULT_TYPE  # noqa: E402
+from equihls.driver import DEFAULT_TYPE  # noqa: E402
 from equihls.ops.onnx_ops import attach_functions, make_scalar_products_node  # noqa: E402
 from models import ZOO  # noqa: E402
 

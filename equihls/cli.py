@@ -20,14 +20,6 @@ EXIT_BROKEN_PIPE = 141   # stdout closed by the reader (`equihls report --json -
 DEBUG_ENV = "EQUIHLS_DEBUG"
 
 
-def _user_type(text: str, option: str, allow_negative_frac: bool = False):
-    """A type string given on the command line, checked (fixedpoint.parse_user_type)."""
-    from .ir.fixedpoint import parse_user_type
-    from .precision.infer import MAX_WIDTH
-
-    return parse_user_type(text, option, MAX_WIDTH, allow_negative_frac)
-
-
 def _pairs(items, option: str, what: str) -> dict:
     """['NAME=TYPE', ...] -> {NAME: FixedType}; each type checked like --input-type."""
     out = {}
@@ -35,26 +27,22 @@ def _pairs(items, option: str, what: str) -> dict:
         name, _, t = item.rpartition("=")   # a type never contains '='
         if not name or not t:
             raise OptionError(f"{option} expects {what}=ap_fixed<W,I,...>, got '{item}'")
-        out[name] = _user_type(t, f"{option} {name}")
+        out[name] = t      # checked with the other options (driver.CompileOptions.from_user)
     return out
 
 
 def _cmd_compile(a):
-    from .project import compile_model
+    from . import api
 
-    _user_type(a.input_type, "--input-type")
-    # --default-type gives the fractional bits of rounded tensors: negative ones would round
-    # every dense/mul/table output to a multiple of 2, 4, ...
-    _user_type(a.default_type, "--default-type")
-    compile_model(a.model, target=a.target, output_dir=a.output, clock_ns=a.clock_ns, input_type=a.input_type,
-                  default_type=a.default_type, weight_frac=a.weight_frac, weight_bits=a.weight_bits,
-                  allow_weight_rounding=a.allow_weight_rounding, fidelity_rms=a.fidelity_rms, samples=a.samples,
-                  n_samples=a.n_samples, seed=a.seed, tolerance_lsb=a.tolerance_lsb,
-                  type_overrides=_pairs(a.type, "--type", "TENSOR"),
-                  accum_overrides=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
-                  input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
-                  output_perm=a.output_perm, calibrate=a.calibrate, calib_margin=a.calib_margin,
-                  allow_overflow=a.allow_overflow, force=a.force)
+    api.compile(a.model, target=a.target, output_dir=a.output, log=print, clock_ns=a.clock_ns,
+                input_type=a.input_type, default_type=a.default_type, weight_frac=a.weight_frac,
+                weight_bits=a.weight_bits, allow_weight_rounding=a.allow_weight_rounding,
+                fidelity_rms=a.fidelity_rms, samples=a.samples, n_samples=a.n_samples, seed=a.seed,
+                tolerance_lsb=a.tolerance_lsb, types=_pairs(a.type, "--type", "TENSOR"),
+                accum_types=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
+                input_reps=_split(a.input_rep), output_reps=_split(a.output_rep), output_perm=a.output_perm,
+                calibrate=a.calibrate, calib_margin=a.calib_margin, allow_overflow=a.allow_overflow,
+                force=a.force)
     return 0
 
 
@@ -65,32 +53,31 @@ def _split(v):
 
 def _cmd_check(a):
     from .verify import check
-    from .project import Project
+    from .project import certificate_json
 
-    p = Project(a.project)
-    xs = None
-    if a.input:
-        xs = _read_input(a.input, p.inputs)
-    rep = check.run(p, groups=_split(a.group), xs=xs, n_events=a.events, n_elements=a.samples, seed=a.seed,
-                    tol_lsb=a.tol_lsb, tol_exact=a.tol_exact, max_rapidity=a.max_rapidity,
-                    time_reversal=a.time_reversal, input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
-                    output_perm=a.output_perm, progress=False if a.quiet else None)
+    p = _load(a.project)
+    rep = p.check(groups=_split(a.group), x=a.input, n_events=a.events, n_elements=a.samples, seed=a.seed,
+                  tol_lsb=a.tol_lsb, tol_exact=a.tol_exact, max_rapidity=a.max_rapidity,
+                  time_reversal=a.time_reversal, input_reps=_split(a.input_rep), output_reps=_split(a.output_rep),
+                  output_perm=a.output_perm, progress=False if a.quiet else None)
     print(check.format_report(rep))
-    text = json.dumps(rep, indent=1, sort_keys=True)
-    _write_text(os.path.join(p.dir, check.CHECK_FILE), text, "the certificate")
     if a.json:
-        _write_text(a.json, text, "--json")
+        _write_text(a.json, certificate_json(rep), "--json")
     return 0 if rep["passed"] else 1
 
 
+def _load(project_dir: str):
+    """The project of a command's DIR argument (api.load)."""
+    from . import api
+
+    return api.load(project_dir)
+
+
 def _write_text(path: str, text: str, what: str):
-    """Write `text` to `path`; an unwritable path (missing folder, permissions, full disk) is a
-    user error naming `what` (the option) and the path."""
-    try:
-        with open(path, "w") as f:
-            f.write(text)
-    except OSError as e:
-        raise EquihlsError(f"{what} {path}: cannot write ({e.strerror or e})") from None
+    """project.write_text: an unwritable path is a user error naming `what` and the path."""
+    from .project import write_text
+
+    write_text(path, text, what)
 
 
 def _save_npy(path: str, y, what: str):
@@ -101,32 +88,12 @@ def _save_npy(path: str, y, what: str):
         raise EquihlsError(f"{what} {path}: cannot write ({e.strerror or e})") from None
 
 
-def _read_input(spec: str, ports: list) -> list:
-    """Event arrays for a project's input ports (manifest 'inputs') from X.npy, X.npz (keys in
-    order, or the port names) or X.npz:key; checked by events.checked_events."""
-    from . import events
-
-    path, _ = events.split_spec(spec)
-    data = events.load_arrays(spec)
-    if isinstance(data, np.ndarray):
-        arrays = [data]
-    elif len(ports) == 1:
-        arrays = [data["x"] if "x" in data else next(iter(data.values()), None)]
-    else:
-        arrays = [data[p["onnx_name"]] if p["onnx_name"] in data else v for p, v in zip(ports, data.values())]
-    if len(arrays) != len(ports) or arrays[0] is None:
-        raise EquihlsError(f"{path}: {len(data) if isinstance(data, dict) else 1} array(s) for the project's "
-                           f"{len(ports)} input(s) {[p['onnx_name'] for p in ports]}")
-    return [events.checked_events(x, p["onnx_name"], path, tuple(p["shape"])) for x, p in zip(arrays, ports)]
-
-
 def _cmd_csim(a):
     from .backend.csim import range_report
     from .verify.overflow import format_trace
-    from .project import Project
 
-    p = Project(a.project)
-    xs = _read_input(a.input, p.inputs)
+    p = _load(a.project)
+    xs = p.events(a.input)
     if a.trace:
         ys, rep = p.trace(*xs)
         print(format_trace(rep, all_tensors=True))
@@ -154,9 +121,8 @@ def _cmd_csim(a):
 
 def _cmd_report(a):
     from .report import summary as report
-    from .project import Project
 
-    rep = report.collect(Project(a.project))
+    rep = _load(a.project).report(json=True)
     if a.json:
         text = json.dumps(rep, indent=1, sort_keys=True)
         if a.json == "-":

@@ -49,12 +49,12 @@ ZOO = {
 def compile_zoo(name: str, output_dir: str, samples: str | None = None, log=print, **options) -> dict:
     """Compile ZOO entry `name` for vu9p with its card's options (input type, type overrides)
     into `output_dir`; `samples` (npz with ``x``) defaults to the entry's shipped samples.
-    Further keyword options go to :func:`equihls.project.compile_model`. Returns the manifest."""
-    from equihls import project
+    Further keyword options go to :func:`equihls.driver.compile_model`. Returns the manifest."""
+    from equihls import driver
     from equihls.ir.fixedpoint import FixedType
 
     spec = ZOO[name]
-    return project.compile_model(spec["onnx"], target="vu9p", output_dir=output_dir,
-                                 input_type=spec["input_type"], samples=samples or spec["samples"],
-                                 type_overrides={k: FixedType.parse(v) for k, v in spec["types"].items()},
-                                 log=log, **{**spec["options"], **options})
+    return driver.compile_model(spec["onnx"], target="vu9p", output_dir=output_dir,
+                                input_type=spec["input_type"], samples=samples or spec["samples"],
+                                type_overrides={k: FixedType.parse(v) for k, v in spec["types"].items()},
+                                log=log, **{**spec["options"], **options})

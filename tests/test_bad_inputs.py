@@ -250,11 +250,13 @@ def test_bad_input_exits_2_naming_it(corpus, capsys, case, tmp_path):
 
 def test_user_type_parse_keeps_internal_types_loadable():
     """The strict checks are only for types the user writes: manifests store ap_fixed<1,-9>."""
+    from equihls.driver import user_type
+
     assert FixedType.parse("ap_fixed<1,-9>").frac == 10
     with pytest.raises(ValueError, match="more|integer bits"):
-        cli._user_type("ap_fixed<4,8>", "--type")
-    assert cli._user_type("ap_fixed<8,-2>", "--type").frac == 10   # I <= 0 is a fine small-value type
-    assert cli._user_type("ap_int<8>", "--input-type").width == 8
+        user_type("ap_fixed<4,8>", "--type")
+    assert user_type("ap_fixed<8,-2>", "--type").frac == 10   # I <= 0 is a fine small-value type
+    assert user_type("ap_int<8>", "--input-type").width == 8
 
 
 def test_frontend_reference_model_fixes():
@@ -357,12 +359,12 @@ def test_onnxruntime_refusal_is_a_model_error():
 
 
 def test_internal_error_exits_3(capsys, monkeypatch, tmp_path):
-    from equihls import project
+    from equihls import driver
 
     def boom(*a, **k):
         raise RuntimeError("forced failure")
 
-    monkeypatch.setattr(project, "compile_model", boom)
+    monkeypatch.setattr(driver, "stage_load", boom)   # a bug in one compile stage
     monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     rc, out, err = _run(capsys, ["compile", MODEL])

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from equihls import project
+from equihls import driver, project
 from equihls.errors import EquihlsError, InputError, ModelError, UnsupportedNodeError
 from models import compile_zoo
 from tests.conftest import MODEL, ROOT, SAMPLES, staging_leftovers
@@ -168,7 +168,7 @@ def test_nan_in_samples_names_row(tmp_path):
 def test_selfcheck_rejects_a_wrong_lowering(tmp_path, monkeypatch, bug):
     """Sensitivity: corrupt the lowered graph only (twin and firmware agree, ONNX Runtime does not):
     a flipped metric sign, or the output bias off by 1/4; the self-check must reject the compile."""
-    real = project.passes.run_all
+    real = driver.passes.run_all
 
     def corrupt(g, *a, **k):
         log = real(g, *a, **k)
@@ -180,9 +180,9 @@ def test_selfcheck_rejects_a_wrong_lowering(tmp_path, monkeypatch, bug):
             g.consts[b] = g.consts[b] + 0.25
         return log
 
-    monkeypatch.setattr(project.passes, "run_all", corrupt)
+    monkeypatch.setattr(driver.passes, "run_all", corrupt)
     out = str(tmp_path / "proj")
-    with pytest.raises(project.SelfCheckError):
+    with pytest.raises(driver.SelfCheckError):
         project.compile_model(MODEL, output_dir=out, samples=SAMPLES, **QUIET)
     assert not os.path.exists(out) and os.path.exists(out + ".rejected")
     assert not os.path.exists(os.path.join(out + ".rejected", "equihls.json"))

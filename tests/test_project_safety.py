@@ -57,9 +57,10 @@ def _compile(capsys, *args):
     return rc, capsys.readouterr().err
 
 
-# runs the CLI with equihls.project_dir.<argv[1]> paused: it touches argv[2], then sleeps (to be killed)
+# runs the CLI with equihls.backend.staging.<argv[1]> paused: it touches argv[2], then sleeps (to be killed)
 PAUSED = """import sys, time
-from equihls import cli, project_dir
+from equihls import cli
+from equihls.backend import staging as project_dir
 orig = getattr(project_dir, sys.argv[1])
 def paused(*a, **k):
     open(sys.argv[2], "w").close()

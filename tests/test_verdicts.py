@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from equihls.verify import check, probe as symprobe  # noqa: E402
-from equihls import cli, passes, project
+from equihls import cli, driver, passes, project
 from equihls.frontend import onnx_import as frontend
 from equihls.precision import infer as precision
 from equihls.ir.fixedpoint import FixedType  # noqa: E402
@@ -44,7 +44,7 @@ def _probe_of(path, in_type, types, x, spec=None):
                                          [(o, g.shapes[o][1:]) for o in g.outputs])
     passes.run_all(g)
     t = FixedType.parse(in_type)
-    prec = precision.infer(g, {i: t for i in g.inputs}, FixedType.parse(project.DEFAULT_TYPE),
+    prec = precision.infer(g, {i: t for i in g.inputs}, FixedType.parse(driver.DEFAULT_TYPE),
                            None, {k: FixedType.parse(v) for k, v in types.items()}, None)
     return symprobe.probe(g, prec, sym, {g.inputs[0]: t.quantize(x)})
 

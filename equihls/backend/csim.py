@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import EquihlsError, InputError
+from ..project import LAYOUT
 
-LIB_NAME = "equihls_csim.so"
-BRIDGE = "equihls_csim_bridge.cpp"
+LIB_NAME = LAYOUT.csim_lib
+BRIDGE = LAYOUT.csim_bridge
 # NDEBUG: ap_types asserts abort some valid conversions (a source whose bits all lie below the
 # target's first dropped bit); Vitis HLS C-sim does not assert there either.
 # -fno-gnu-unique and hidden visibility: every project defines config structs with the same names

@@ -27,12 +27,13 @@ import shutil
 import threading
 
 from ..errors import EquihlsError
+from ..project import LAYOUT
 
-MANIFEST = "equihls.json"
-STAGING_MARKER = ".equihls-staging"    # in every DIR.partial.<pid> / DIR.rejected equihls creates
-OLD_MARKER = ".equihls-old"            # in DIR.old.<pid>: "project" or "foreign" (what DIR was)
+MANIFEST = LAYOUT.manifest
+STAGING_MARKER = LAYOUT.staging_marker    # in every DIR.partial.<pid> / DIR.rejected equihls creates
+OLD_MARKER = LAYOUT.old_marker            # in DIR.old.<pid>: "project" or "foreign" (what DIR was)
 # files equihls writes into a project after the compile (check, rejected reports): never user data
-LATER_FILES = {"selfcheck_failed.json", "overflow_trace.json"}
+LATER_FILES = LAYOUT.later_files
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _local = threading.local()
@@ -46,7 +47,7 @@ def _paths(out_dir: str) -> tuple[str, str, str]:
 
 def rejected_path(out_dir: str) -> str:
     """'DIR.rejected' as the user wrote DIR (for messages) ."""
-    return out_dir.rstrip("/") + ".rejected"
+    return LAYOUT.rejected(out_dir)
 
 
 def _os_error(path: str, what: str, e: OSError) -> EquihlsError:
@@ -124,7 +125,7 @@ class Output:
     def stage(self) -> str:
         """Recover/clean what earlier compiles left, then create and return the staging directory."""
         recover(self.real, self.log, locked=True)
-        staging = f"{self.real}.partial.{os.getpid()}"
+        staging = LAYOUT.partial(self.real, os.getpid())
         try:
             os.makedirs(staging)
             with open(os.path.join(staging, STAGING_MARKER), "w") as f:
@@ -138,14 +139,14 @@ class Output:
         then dispose of the previous tree. Raises EquihlsError if DIR became unreplaceable meanwhile."""
         check_target(self.path, self.force)
         os.unlink(os.path.join(staging, STAGING_MARKER))
-        rejected = self.real + ".rejected"
+        rejected = LAYOUT.rejected(self.real)
         if os.path.isdir(rejected) and _is_staging(rejected):
             shutil.rmtree(rejected)             # an earlier failed attempt: superseded
         if not os.path.lexists(self.real):
             os.rename(staging, self.real)
             return
         kind = "project" if _is_project(self.real) else "foreign"
-        old = f"{self.real}.old.{os.getpid()}"
+        old = LAYOUT.old(self.real, os.getpid())
         if _exchange(staging, self.real):
             _write(os.path.join(staging, OLD_MARKER), kind)     # staging now holds the old tree
             os.rename(staging, old)
@@ -207,7 +208,7 @@ def open_output(out_dir: str, force: bool = False, log=print) -> Output:
 
 def lock_path(real: str) -> str:
     """'.<name>.equihls-lock' beside DIR (outside it, so it is never part of the project)."""
-    return os.path.join(os.path.dirname(real), f".{os.path.basename(real)}.equihls-lock")
+    return LAYOUT.lock(real)
 
 
 def _write(path: str, text: str):
@@ -240,7 +241,7 @@ def _exchange(a: str, b: str) -> bool:
 
 def _ours(name: str, new_entries: set) -> bool:
     """Entries equihls writes into a project (anything else in an old tree is the user's)."""
-    return name in new_entries or name.startswith("equihls") or name in LATER_FILES
+    return name in new_entries or name.startswith(LAYOUT.prefix) or name in LATER_FILES
 
 
 def _dispose(old: str, new: str, log=print):
@@ -287,7 +288,8 @@ def _dispose(old: str, new: str, log=print):
     os.rmdir(old)
 
 
-_LEFTOVER = re.compile(r"\.(partial|old)\.(\d+)$")
+# 'DIR.partial.<pid>' / 'DIR.old.<pid>': group 1 is the kind, "partial" or "old"
+_LEFTOVER = re.compile(rf"\.({re.escape(LAYOUT.partial_suffix[1:])}|{re.escape(LAYOUT.old_suffix[1:])})\.(\d+)$")
 
 
 def _leftovers(real: str) -> list[tuple[str, str]]:
@@ -357,7 +359,7 @@ def reject(staging: str, out_dir: str, report_name: str, report: dict) -> str:
     """Keep a failed build as 'DIR.rejected' (replacing an earlier one equihls made) with the report
     that failed it; returns the path as the user wrote DIR."""
     real, _, _ = _paths(out_dir)
-    dest = real + ".rejected"
+    dest = LAYOUT.rejected(real)
     if os.path.isdir(dest) and _is_staging(dest):
         shutil.rmtree(dest)
     elif os.path.lexists(dest):
@@ -367,7 +369,7 @@ def reject(staging: str, out_dir: str, report_name: str, report: dict) -> str:
         f.write("rejected\n")
     with open(os.path.join(dest, report_name), "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)
-    return rejected_path(out_dir) if dest == real + ".rejected" else dest
+    return rejected_path(out_dir) if dest == LAYOUT.rejected(real) else dest
 
 
 def fix_hls4ml_files(staging: str, out_dir: str):
@@ -381,8 +383,7 @@ def fix_hls4ml_files(staging: str, out_dir: str):
     path = os.path.join(staging, "hls4ml_config.yml")
     if not os.path.exists(path):
         return
-    values = {"OutputDir": _paths(out_dir)[0], "InputData": "tb_data/tb_input_features.dat",
-              "OutputPredictions": "tb_data/tb_output_predictions.dat"}
+    values = {"OutputDir": _paths(out_dir)[0], "InputData": LAYOUT.tb_input, "OutputPredictions": LAYOUT.tb_output}
     with open(path) as f:
         lines = f.read().split("\n")
     for k, line in enumerate(lines):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..project import LAYOUT
 from ..verify import check, overflow, selfcheck, probe as symprobe
 from . import estimate, synth as synth_report
 
@@ -22,7 +23,7 @@ def collect(project) -> dict:
            "inputs": m["inputs"], "outputs": m["outputs"], "tensors": m["tensors"], "nodes": m["nodes"],
            "estimate": m.get("estimate"), "self_check": m["self_check"], "overflow": m.get("overflow"),
            "symmetry_probe": m.get("symmetry_probe")}
-    cert = os.path.join(project.dir, check.CHECK_FILE)
+    cert = os.path.join(project.dir, LAYOUT.certificate)
     if os.path.exists(cert):
         with open(cert) as f:
             rep["certificate"] = json.load(f)
@@ -98,7 +99,7 @@ def format_report(rep: dict) -> str:
     cert = rep.get("certificate")
     lines.append("")
     if cert:
-        lines.append(f"equivariance certificate ({check.CHECK_FILE}): {check.verdict_text(cert)}")
+        lines.append(f"equivariance certificate ({LAYOUT.certificate}): {check.verdict_text(cert)}")
         for r in cert["lines"]:
             lines.append(f"  {r['group']}: {r['line']} ({r['kind']}, {r['pairs']} pairs) {_shown(r)}")
     else:

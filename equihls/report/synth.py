@@ -15,6 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..errors import EquihlsError
+from ..project import LAYOUT
 
 RESOURCES = ("lut", "ff", "dsp", "bram18", "uram")
 # csynth.xml element names per resource key; older Vivado HLS writes DSP48E instead of DSP.
@@ -183,7 +184,7 @@ def _candidates(root: str):
     """(kind, path) of the report files find_reports looks for, most specific first."""
     prjs = sorted(p for p in glob.glob(os.path.join(glob.escape(root), "*_prj")) if os.path.isdir(p))
     for prj in prjs:
-        tops = dict.fromkeys([os.path.basename(prj)[:-len("_prj")], "myproject"])
+        tops = dict.fromkeys([os.path.basename(prj)[:-len("_prj")], LAYOUT.top])
         rep = os.path.join(prj, "solution1", "syn", "report")
         yield from (("csynth", os.path.join(rep, f"{t}_csynth.xml")) for t in tops)
         yield "csynth", os.path.join(rep, "csynth.xml")
@@ -191,7 +192,7 @@ def _candidates(root: str):
     yield "csynth", os.path.join(root, "reports", "csynth.xml")
     yield "vivado", os.path.join(root, "vivado_synth.rpt")
     for prj in prjs:
-        tops = dict.fromkeys([os.path.basename(prj)[:-len("_prj")], "myproject"])
+        tops = dict.fromkeys([os.path.basename(prj)[:-len("_prj")], LAYOUT.top])
         rep = os.path.join(prj, "solution1", "impl", "verilog", "report")
         yield from (("vivado", os.path.join(rep, f"{t}_utilization_synth.rpt")) for t in tops)
 

@@ -37,11 +37,12 @@ import time
 
 import numpy as np
 
+from ..project import LAYOUT
 from ..symmetry import groups as G
 from ..backend.csim import check_finite
 from ..errors import EquihlsError, InputError
 
-CHECK_FILE = "equihls_check.json"
+CHECK_FILE = LAYOUT.certificate
 DEFAULT_ELEMENTS = 8
 DEFAULT_TOL_LSB = 2.0
 DEFAULT_MAX_RAPIDITY = 1.0
@@ -476,8 +477,8 @@ def summarize(lines: list, groups: list) -> tuple[dict, str]:
     return by_group, FAIL if FAIL in vs else NOT_CHECKED if NOT_CHECKED in vs else PASS
 
 
-SOURCE_MODEL = "equihls_source.onnx"
-SAMPLES_FILE = "equihls_samples.npz"
+SOURCE_MODEL = LAYOUT.source_model
+SAMPLES_FILE = LAYOUT.samples
 
 
 def load_events(project, xs: list | None) -> list:
