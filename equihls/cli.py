@@ -152,7 +152,8 @@ def _number(low: float, high: float | None = None, *, above: bool = False, integ
         try:
             v = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if integer else 'a number'}, got '{text}'") from None
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if integer else 'a number'}, got "
+                                             f"'{text}'") from None
         if not math.isfinite(v) or v < low or (above and v == low) or (high is not None and v > high):
             bound = f"{'>' if above else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
             raise argparse.ArgumentTypeError(f"must be a finite {'integer' if integer else 'number'} {bound}"
@@ -175,7 +176,8 @@ def build_parser():
     c.add_argument("-o", "--output", help="project directory (default hls_projects/<model>_<target>)")
     c.add_argument("--force", action="store_true", help="write the project into an existing non-empty directory "
                    "that is not an equihls project (its other files are kept)")
-    c.add_argument("--clock-ns", type=_number(0, above=True, unit="ns"), help="clock period in ns (default: the target's)")
+    c.add_argument("--clock-ns", type=_number(0, above=True, unit="ns"),
+                   help="clock period in ns (default: the target's)")
     c.add_argument("--input-type", default="ap_fixed<16,12>", help="type of the input port (default ap_fixed<16,12>)")
     c.add_argument("--default-type", default="ap_fixed<18,8,AP_RND>",
                    help="fractional bits and rounding of tensors that must round (dense, mul, LUT outputs); "
@@ -192,19 +194,22 @@ def build_parser():
     c.add_argument("--accum-type", action="append", metavar="NODE=TYPE",
                    help="narrow the accumulator of one block (node name or its output tensor); it then rounds "
                         "after every term, which can break exact invariance (equihls check shows it)")
-    c.add_argument("--samples", help="sample inputs for the self-check (.npy, .npz keyed by input name, or FILE.npz:key)")
+    c.add_argument("--samples",
+                   help="sample inputs for the self-check (.npy, .npz keyed by input name, or FILE.npz:key)")
     c.add_argument("--calibrate", metavar="X.npz", help="calibration events: their value ranges times "
                    "--calib-margin narrow the integer bits of computed tensors (which then saturate)")
     c.add_argument("--calib-margin", type=_number(1), default=2.0,
                    help="safety factor on calibrated ranges (default 2: one spare integer bit)")
     c.add_argument("--allow-overflow", action="store_true", help="keep the project when values overflow on the "
                    "samples (counts go to the manifest) instead of failing")
-    c.add_argument("--n-samples", type=_number(1, integer=True), default=256, help="generated samples when --samples is not given")
+    c.add_argument("--n-samples", type=_number(1, integer=True), default=256,
+                   help="generated samples when --samples is not given")
     c.add_argument("--seed", type=_number(0, integer=True), default=0)
     c.add_argument("--fidelity-rms", type=_number(0, above=True), default=0.05, help="fail unless every output's RMS "
                    "error against the float model on the raw samples is at most this fraction of its spread "
                    "(default 0.05)")
-    c.add_argument("--tolerance-lsb", type=_number(0), help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
+    c.add_argument("--tolerance-lsb", type=_number(0),
+                   help="accept a C-sim vs ONNX Runtime error up to this many output LSB")
     c.add_argument("--symmetry", help="groups the model must respect, comma-separated: perm, so3, o3, lorentz, "
                    "o13, translation (overrides ONNX metadata equihls.symmetry); recorded for `equihls check`")
     c.add_argument("--input-rep", help="how each input's last axis transforms, comma-separated: 4vec, 3vec, scalar, "
@@ -229,11 +234,14 @@ def build_parser():
     k.add_argument("--group", help="groups to check, comma-separated (default: those declared at compile)")
     k.add_argument("--input", help="events X.npy or X.npz[:key] (default: the samples stored at compile)")
     k.add_argument("--events", type=_number(1, integer=True), help="use the first N events")
-    k.add_argument("--samples", type=_number(1, integer=True), default=8, help="group elements sampled per line (default 8)")
+    k.add_argument("--samples", type=_number(1, integer=True), default=8,
+                   help="group elements sampled per line (default 8)")
     k.add_argument("--seed", type=_number(0, integer=True), default=0)
-    k.add_argument("--tol-lsb", type=_number(0), default=2.0, help="continuous lines: allowed C-sim violation above the "
+    k.add_argument("--tol-lsb", type=_number(0), default=2.0,
+                   help="continuous lines: allowed C-sim violation above the "
                    "float64 floor, in output LSB, on every event (default 2)")
-    k.add_argument("--tol-exact", type=_number(0, integer=True), default=0, help="exact lines: allowed mismatching pairs (default 0)")
+    k.add_argument("--tol-exact", type=_number(0, integer=True), default=0,
+                   help="exact lines: allowed mismatching pairs (default 0)")
     k.add_argument("--max-rapidity", type=_number(0, above=True), default=1.0, help="boost rapidity bound (default 1)")
     k.add_argument("--time-reversal", action="store_true", help="o13: include time reversal")
     k.add_argument("--input-rep", help="override the declared input representations")

@@ -346,7 +346,7 @@ def finish_onnx(om, path: Path, metadata: dict):
 
 def export_equihls(model: nn.Module, x_example: np.ndarray, path: Path, metadata: dict,
                    output_name: str = "logit"):
-    """``equihls.torch_ops.export`` (opset 17 + equihls functions) of `model` in eval mode with
+    """``equihls.ops.torch_ops.export`` (opset 17 + equihls functions) of `model` in eval mode with
     input ``x`` [batch, ...] and output `output_name` [batch, ...] (dynamic batch), then
     :func:`finish_onnx`; returns the ModelProto."""
     from equihls.ops.torch_ops import export
@@ -504,7 +504,7 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
 # ----------------------------------------------------------------------------------------------
 def float_onnx_session(path: Path):
     """ONNX Runtime session of a float reference model; QONNX ``Quant`` nodes are rewritten
-    into standard ops (:func:`equihls.quant.standard_ops`, a no-op without them)."""
+    into standard ops (:func:`equihls.frontend.qonnx_quant.standard_ops`, a no-op without them)."""
     import onnx
     import onnxruntime as ort
 

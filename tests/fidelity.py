@@ -71,7 +71,7 @@ def onnxruntime_float(path: str, xs: dict) -> dict:
 
 @contextlib.contextmanager
 def capture_precision():
-    """While active, records the (graph, Precision) of every equihls.precision.infer call, so a test
+    """While active, records the (graph, Precision) of every equihls.precision.infer.infer call, so a test
     can run the numpy twin of exactly what compile_model built. Yields a list; the last entry is
     the final result."""
     from equihls.precision import infer as precision

@@ -61,6 +61,7 @@ def files(project: str) -> dict:
     return out
 
 
+@pytest.mark.gxx
 def test_readme_example_runs(readme_run, capsys):
     ns, work = readme_run
     p, logits, cert = ns["p"], ns["logits"], ns["cert"]
@@ -82,6 +83,7 @@ def test_readme_example_runs(readme_run, capsys):
     assert p.manifest["options"]["input_type"] == CARD_INPUT and p.manifest["self_check"]["samples"] == "samples.npz:x"
 
 
+@pytest.mark.gxx
 def test_fixedtype_options_give_the_byte_identical_project(readme_run):
     """Types given as FixedType (and types={}) compile exactly what the strings compile: recompiled
     into the README project's directory (hls4ml's files name it), every file is unchanged."""
@@ -96,6 +98,7 @@ def test_fixedtype_options_give_the_byte_identical_project(readme_run):
     assert [k for k in before if before[k] != after[k]] == []
 
 
+@pytest.mark.gxx
 def test_modelproto_and_numpy_samples(readme_run):
     """An onnx.ModelProto with the samples as a numpy array ({input: array}) gives the firmware,
     testbench and types of the path-and-file compile; the manifest names the in-memory model."""
@@ -117,6 +120,7 @@ def test_modelproto_and_numpy_samples(readme_run):
     assert np.array_equal(p.predict(x), y_ref)
 
 
+@pytest.mark.gxx
 def test_check_writes_the_json_the_cli_writes(readme_run, capsys):
     """Project.check and `equihls check DIR` write the same equihls_check.json (wall-clock timing aside)."""
     ns, work = readme_run

@@ -24,7 +24,8 @@ F = TensorProto.FLOAT
 
 def _save(d, name, nodes, inputs, outputs, inits=(), opset=17, domains=()):
     g = helper.make_graph(nodes, name, inputs, outputs, initializer=list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] + [helper.make_opsetid(x, 1) for x in domains])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] + [helper.make_opsetid(x,
+                                                                                                   1) for x in domains])
     m.ir_version = 8
     p = os.path.join(d, f"{name}.onnx")
     onnx.save(m, p)
@@ -59,10 +60,12 @@ def _models(d) -> dict:
     """name -> path of every bad model (and of the plain good one, 'ok')."""
     p = {"ok": _save(d, "ok", [_mm()], [X], [Y], [_w()])}
     p["opset99"] = _save(d, "opset99", [_mm()], [X], [Y], [_w()], opset=99)
-    p["dynamic"] = _save(d, "dynamic", [_mm()], [VI("x", F, ["batch", "n", 4])], [VI("y", F, ["batch", "n", 3])], [_w()])
+    p["dynamic"] = _save(d, "dynamic", [_mm()], [VI("x", F, ["batch", "n", 4])], [VI("y", F, ["batch", "n", 3])],
+                         [_w()])
     p["int_input"] = _save(d, "int_input", [helper.make_node("Cast", ["x"], ["xf"], to=F, name="c"), _mm(i="xf")],
                            [VI("x", TensorProto.INT64, ["batch", 5, 4])], [Y], [_w()])
-    p["zero_size"] = _save(d, "zero_size", [_mm()], [VI("x", F, ["batch", 0, 4])], [VI("y", F, ["batch", 0, 3])], [_w()])
+    p["zero_size"] = _save(d, "zero_size", [_mm()], [VI("x", F, ["batch", 0, 4])], [VI("y", F, ["batch", 0, 3])],
+                           [_w()])
     p["rank1"] = _save(d, "rank1", [helper.make_node("Relu", ["x"], ["y"], name="r")], [VI("x", F, ["batch"])],
                        [VI("y", F, ["batch"])])
     p["output_twice"] = _save(d, "output_twice", [_mm()], [X], [Y, VI("y", F, ["batch", 5, 3])], [_w()])
@@ -172,7 +175,8 @@ CASES = [
     ("zero_size_dim", ["compile", "{m[zero_size]}"], 2, ["input 'x' has a zero-size axis 1", "[batch, 0, 4]"]),
     ("rank1_input", ["compile", "{m[rank1]}"], 2, ["input 'x' has rank 1", "[batch]"]),
     ("output_twice", ["compile", "{m[output_twice]}"], 2, ["output 'y' is listed 2 times"]),
-    ("only_identity", ["compile", "{m[only_identity]}"], 2, ["output 'y' is the input 'x' passed through Identity 'id'"]),
+    ("only_identity", ["compile", "{m[only_identity]}"], 2,
+     ["output 'y' is the input 'x' passed through Identity 'id'"]),
     ("output_initializer", ["compile", "{m[output_initializer]}"], 2, ["output 'W' is a constant"]),
     ("output_is_input", ["compile", "{m[output_is_input]}"], 2, ["output 'x' is the model's input itself"]),
     ("nan_weight", ["compile", "{m[nan_weight]}"], 2, ["constant 'W'", "MatMul 'dense1'", "NaN/Inf", "nan"]),
@@ -190,8 +194,10 @@ CASES = [
     # samples
     ("samples_nan", ["compile", "{m[ok]}", "--samples", "{s[nan]}"], 2, ["nan.npy", "input 'x'", "row 3"]),
     ("samples_inf", ["compile", "{m[ok]}", "--samples", "{s[inf]}"], 2, ["inf.npy", "row 4"]),
-    ("samples_shape", ["compile", "{m[ok]}", "--samples", "{s[shape]}"], 2, ["shape.npy", "[6, 5, 3]", "[batch, 5, 4]"]),
-    ("samples_complex", ["compile", "{m[ok]}", "--samples", "{s[complex]}"], 2, ["complex.npy", "complex", "imaginary"]),
+    ("samples_shape", ["compile", "{m[ok]}", "--samples", "{s[shape]}"], 2, ["shape.npy", "[6, 5, 3]",
+                                                                             "[batch, 5, 4]"]),
+    ("samples_complex", ["compile", "{m[ok]}", "--samples", "{s[complex]}"], 2, ["complex.npy", "complex",
+                                                                                 "imaginary"]),
     ("samples_object", ["compile", "{m[ok]}", "--samples", "{s[object]}"], 2, ["object.npy", "cannot read"]),
     ("samples_str", ["compile", "{m[ok]}", "--samples", "{s[str]}"], 2, ["str.npy", "dtype <U1"]),
     ("samples_empty", ["compile", "{m[ok]}", "--samples", "{s[empty]}"], 2, ["empty.npy", "no events"]),
@@ -200,7 +206,8 @@ CASES = [
                                                                                       "events"]),
     ("calibrate_nan", ["compile", "{m[ok]}", "--calibrate", "{s[nan]}"], 2, ["nan.npy", "row 3"]),
     # option values
-    *[(f"clock_{v}", ["compile", "{m[ok]}", "--clock-ns", v], 2, ["--clock-ns", f"'{v}'"]) for v in ("0", "-1", "nan", "inf")],
+    *[(f"clock_{v}", ["compile", "{m[ok]}", "--clock-ns", v], 2, ["--clock-ns", f"'{v}'"]) for v in ("0", "-1", "nan",
+                                                                                                     "inf")],
     *[(f"tolerance_{v}", ["compile", "{m[ok]}", "--tolerance-lsb", v], 2, ["--tolerance-lsb", f"'{v}'"])
       for v in ("nan", "inf", "-1")],
     *[(f"weight_frac_{v}", ["compile", "{m[ok]}", "--weight-frac", v], 2, ["--weight-frac", f"'{v}'"])
@@ -218,10 +225,12 @@ CASES = [
     *[(f"input_type_{k}", ["compile", "{m[ok]}", "--input-type", t], 2, ["--input-type", t, why]) for k, t, why in
       (("int_gt_width", "ap_fixed<4,8>", "8 integer bits but only 4"), ("zero", "ap_fixed<0,0>", "width must be >= 1"),
        ("too_wide", "ap_fixed<200,100>", "at most 96"), ("mode", "ap_fixed<16,6,AP_FOO>", "unknown rounding mode"),
-       ("overflow_mode", "ap_fixed<16,6,AP_RND,AP_BAR>", "unknown overflow mode"), ("garbage", "float32", "cannot parse"))],
+       ("overflow_mode", "ap_fixed<16,6,AP_RND,AP_BAR>", "unknown overflow mode"), ("garbage", "float32",
+                                                                                    "cannot parse"))],
     ("default_type_negative_frac", ["compile", "{m[ok]}", "--default-type", "ap_fixed<8,30>"], 2,
      ["--default-type", "ap_fixed<8,30>", "-22 fractional bits"]),
-    ("default_type_too_wide", ["compile", "{m[ok]}", "--default-type", "ap_fixed<200,100>"], 2, ["--default-type", "96"]),
+    ("default_type_too_wide", ["compile", "{m[ok]}", "--default-type", "ap_fixed<200,100>"], 2, ["--default-type",
+                                                                                                 "96"]),
     ("type_override_bad", ["compile", "{m[ok]}", "--type", "y=ap_fixed<4,8>"], 2, ["--type y", "ap_fixed<4,8>"]),
     ("type_override_no_eq", ["compile", "{m[ok]}", "--type", "ap_fixed<8,4>"], 2, ["--type expects TENSOR="]),
     ("type_override_unknown", ["compile", "{m[ok]}", "--type", "nope=ap_fixed<8,4>"], 2, ["type override 'nope'"]),

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from equihls.verify import check  # noqa: E402
-from equihls import project
+from equihls import project  # noqa: E402
 from equihls.errors import EquihlsError  # noqa: E402
 from equihls.ops.torch_ops import export, scalar_products  # noqa: E402
 from tests.conftest import MODEL, ROOT, SAMPLES  # noqa: E402

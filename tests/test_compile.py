@@ -55,13 +55,14 @@ def test_firmware_is_byte_identical_across_compiles(demo, tmp_path):
     cmp = filecmp.dircmp(os.path.join(d, "firmware"), os.path.join(d2, "firmware"))
 
     def diffs(c):
-        out = [f for f in c.diff_files if not f.endswith(".so")] + [f for f in c.left_only + c.right_only if not f.endswith(".so")]
+        out = [f for f in c.diff_files + c.left_only + c.right_only if not f.endswith(".so")]
         for sub in c.subdirs.values():
             out += diffs(sub)
         return out
 
     assert diffs(cmp) == []
-    for f in ("build_prj.tcl", "myproject_test.cpp", "equihls.json", "equihls_graph.onnx", "tb_data/tb_input_features.dat",
+    for f in ("build_prj.tcl", "myproject_test.cpp", "equihls.json", "equihls_graph.onnx",
+              "tb_data/tb_input_features.dat",
               "equihls_source.onnx", "equihls_samples.npz"):
         assert open(os.path.join(d, f), "rb").read() == open(os.path.join(d2, f), "rb").read(), f
 
@@ -150,7 +151,8 @@ def test_refusal_of_non_gram_matmul(tmp_path):
     p = _tiny(tmp_path, [helper.make_node("Mul", ["x", "w"], ["xw"], name="scale"),
                          helper.make_node("Transpose", ["x"], ["xt"], name="tr", perm=[0, 2, 1]),
                          helper.make_node("MatMul", ["xw", "xt"], ["y"], name="m3")], [w], [4, 4])
-    with pytest.raises(UnsupportedNodeError, match="MatMul 'm3': both inputs are runtime tensors and no equihls pattern matched"):
+    with pytest.raises(UnsupportedNodeError,
+                       match="MatMul 'm3': both inputs are runtime tensors and no equihls pattern matched"):
         project.compile_model(p, output_dir=str(tmp_path / "proj"), **QUIET)
 
 

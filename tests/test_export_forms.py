@@ -198,7 +198,7 @@ def test_refused_with_node_name_and_no_output(tmp_path, name, cls, n_in, op):
     assert set(os.listdir(tmp_path)) == before
 
 
-# --- equihls.onnx_ops / equihls.torch_ops units ---------------------------------------------------
+# --- equihls.ops.onnx_ops / equihls.ops.torch_ops units ---------------------------------------------------
 
 def _hand_model(metric, d, out_shape=True):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", N, d])

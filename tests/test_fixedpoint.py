@@ -1,4 +1,4 @@
-"""Tests for equihls.fixedpoint against the real ap_types C++ headers.
+"""Tests for equihls.ir.fixedpoint against the real ap_types C++ headers.
 
 A single C++ reference program is generated and compiled once per session.  It
 holds a table of destination types (covering every rounding/overflow mode,

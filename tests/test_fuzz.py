@@ -414,7 +414,7 @@ def run_case(spec: Spec, work: str) -> dict:
         return {"verdict": "refused", "error": type(e).__name__, "message": msg.splitlines()[0][:300]}
     except Exception as e:   # noqa: BLE001 - any other exception is a crash, the property fails
         raise AssertionError(f"compile crashed with {type(e).__name__}: {e}\n{spec}") from e
-    assert seen, "compile_model no longer calls equihls.precision.infer: update tests/fidelity.capture_precision"
+    assert seen, "compile_model no longer calls equihls.precision.infer.infer: update tests/fidelity.capture_precision"
     g, prec = seen[-1]
     rep = check_project(out, path, g, prec, xs)
     bad = {o: r for o, r in rep.items() if r["twin_mismatches"]}

@@ -331,7 +331,8 @@ def test_dispose_removes_only_what_equihls_wrote(tmp_path):
     pdir._dispose(old, new, log=lambda *a: None)
     assert not os.path.exists(old)
     assert sorted(os.listdir(new)) == ["equihls.json", "firmware", "myproject_prj", "notes.txt"]
-    assert os.listdir(os.path.join(new, "firmware")) == ["b.h"] and open(os.path.join(new, "notes.txt")).read() == "mine"
+    assert os.listdir(os.path.join(new, "firmware")) == ["b.h"] and open(os.path.join(new,
+                                                                                      "notes.txt")).read() == "mine"
 
 
 def test_forced_foreign_tree_loses_nothing(tmp_path):
@@ -353,7 +354,8 @@ def test_fallback_rename_install_and_recovery_after_a_kill(tmp_path, monkeypatch
         s = out.stage()
         _tree(s, {"equihls.json": MANIFEST, "firmware/new.h": ""})
         out.install(s)
-    assert os.listdir(os.path.join(d, "firmware")) == ["new.h"] and sorted(os.listdir(tmp_path)) == [".p.equihls-lock", "p"]
+    assert os.listdir(os.path.join(d, "firmware")) == ["new.h"] and sorted(os.listdir(tmp_path)) == [".p.equihls-lock",
+                                                                                                     "p"]
     # a kill between the two renames: DIR moved aside, the passed staging tree not yet renamed
     os.rename(d, d + ".old.4242")
     _tree(d + ".partial.4242", {"equihls.json": MANIFEST, "firmware/newer.h": ""})

@@ -19,7 +19,8 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "synth")
 def test_report_of_bundled_project(demo):
     d, m = demo
     text = report.format_report(report.collect(Project(d)))
-    for needle in ("types:", "estimate", "ScalarProducts", "latency", "II = 1", f"self-check on {m['self_check']['n_events']} events",
+    for needle in ("types:", "estimate", "ScalarProducts", "latency", "II = 1",
+                   f"self-check on {m['self_check']['n_events']} events",
                    "C-sim vs numpy twin: 0 mismatches", "overflow trace", "no synthesis report"):
         assert needle in text, needle
     t = m["estimate"]["total"]

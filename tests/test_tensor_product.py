@@ -1,6 +1,6 @@
 """Constant bilinear couplings (Clebsch-Gordan tensor products) compile to the Bilinear block.
 
-Written as explicit equihls::TensorProduct nodes (equihls.torch_ops.tensor_product) or as plain
+Written as explicit equihls::TensorProduct nodes (equihls.ops.torch_ops.tensor_product) or as plain
 torch.einsum with a constant coupling tensor, they are recognised, their coefficient tensor is
 checked (declared irreps) or identified (undeclared) as an O(3) / Lorentz intertwiner, and the
 firmware passes its self-check. A non-intertwiner is lowered with a warning (Einsum) or refused

@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from equihls.verify import check, probe as symprobe  # noqa: E402
-from equihls import cli, driver, passes, project
-from equihls.frontend import onnx_import as frontend
-from equihls.precision import infer as precision
+from equihls import cli, driver, passes, project  # noqa: E402
+from equihls.frontend import onnx_import as frontend  # noqa: E402
+from equihls.precision import infer as precision  # noqa: E402
 from equihls.ir.fixedpoint import FixedType  # noqa: E402
 from equihls.ops.torch_ops import export, scalar_products  # noqa: E402
 from models import ZOO  # noqa: E402

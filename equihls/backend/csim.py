@@ -48,7 +48,8 @@ def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
              f'#include "firmware/{top}.h"', '#include "nnet_utils/equihls_common.h"', "", 'extern "C" {', "",
              f"static void run_event({', '.join(args)}, long e) {{", "    {"]
     for k, (t, s) in enumerate(inputs):
-        lines += [f"        {t} in{k}[{s}];", f"        for (int i = 0; i < {s}; i++) in{k}[i] = x{k}[(long)e * {s} + i];"]
+        lines += [f"        {t} in{k}[{s}];",
+                  f"        for (int i = 0; i < {s}; i++) in{k}[i] = x{k}[(long)e * {s} + i];"]
     for k, (t, s) in enumerate(outputs):
         lines.append(f"        {t} out{k}[{s}];")
     call = ", ".join([f"in{k}" for k in range(len(inputs))] + [f"out{k}" for k in range(len(outputs))])

@@ -101,7 +101,8 @@ class Output:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise _os_error(self.parent, f"write the lock file {os.path.basename(path)} for -o {self.path}", e) from None
+            raise _os_error(self.parent, f"write the lock file {os.path.basename(path)} for -o {self.path}",
+                            e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

@@ -52,7 +52,8 @@ def _type_table(rep: dict) -> list:
     for node in rep["nodes"]:   # graph order
         t = by_onnx[node["outputs"][0]]
         note = ("user override" if t.get("user_override") else
-                f"calibrated to [{t['calibrated']['lo']:.4g}, {t['calibrated']['hi']:.4g}] x {t['calibrated']['margin']:g}"
+                f"calibrated to [{t['calibrated']['lo']:.4g}, {t['calibrated']['hi']:.4g}] x "
+                f"{t['calibrated']['margin']:g}"
                 if t.get("calibrated") else "quantiser in the model" if t.get("quantizer") else
                 "table (approximates f)" if node["op"] == "LUT" else "exact" if t["exact"] else "rounded")
         lines.append(f"  {t['onnx_name'][:28]:28} {str(t['shape']):14} {t['type']:34} {node['op']}: {note}")

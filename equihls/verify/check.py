@@ -151,7 +151,8 @@ def validate_symmetry(spec: dict, inputs: list, outputs: list):
                 if not rep.supports(gname):
                     raise EquihlsError(f"group '{gname}' does not act on {what} '{name}' (representation '{r}')")
     if spec["output_perm"] not in ("invariant", "equivariant"):
-        raise EquihlsError(f"output permutation behaviour must be invariant or equivariant, got '{spec['output_perm']}'")
+        raise EquihlsError(f"output permutation behaviour must be invariant or equivariant, got "
+                           f"'{spec['output_perm']}'")
     for gname in spec["groups"]:
         _refuse_trivial_action(gname, spec["input_reps"], inputs)
 
@@ -504,10 +505,13 @@ def format_report(rep: dict) -> str:
     lines = [f"equivariance certificate: {rep['project']}",
              f"  groups {', '.join(rep['groups'])}; inputs {', '.join(rep['representations']['inputs'])}; "
              f"outputs {', '.join(rep['representations']['outputs'])} ({rep['representations']['output_perm']} under "
-             f"permutations); {rep['events']} events x {rep['elements_per_line']} elements per line; seed {rep['seed']}",
-             f"  output {outs}; float floor from {rep['float_reference'] or 'nothing: ' + str(rep['float_reference_note'])}",
+             f"permutations); {rep['events']} events x {rep['elements_per_line']} elements per line; seed "
+             f"{rep['seed']}",
+             f"  output {outs}; float floor from "
+             f"{rep['float_reference'] or 'nothing: ' + str(rep['float_reference_note'])}",
              "",
-             "  exact subgroups (bit-identical required)     pairs  events  identical  mismatched       skipped  verdict"]
+             "  exact subgroups (bit-identical required)     pairs  events  identical  mismatched       skipped  "
+             "verdict"]
     for r in rep["lines"]:
         if r["kind"] != "exact":
             continue
@@ -518,14 +522,15 @@ def format_report(rep: dict) -> str:
         if r["pairs"] == 0:
             lines.append(f"      {r['reason']}")
         if r["skipped_nonintegral_output"]:
-            lines.append(f"      skipped: {r['skipped_input_overflow']} input overflow, {r['skipped_output_overflow']} output "
+            lines.append(f"      skipped: {r['skipped_input_overflow']} input overflow, "
+                         f"{r['skipped_output_overflow']} output "
                          f"overflow, {r['skipped_nonintegral_output']} non-integral representation matrix")
         if r["first_mismatch"]:
             fm = r["first_mismatch"]
             lines.append(f"      first mismatch: event {fm['event']}, element {fm['element']}: {fm['diff_lsb']:g} LSB "
                          f"(max {r['max_diff_lsb']:g} LSB)")
-    lines += ["", "  continuous elements (output LSB)            pairs    mean     p99     max |  floor mean     p99     max"
-                  " | float64 model | verdict"]
+    lines += ["", "  continuous elements (output LSB)            pairs    mean     p99     max"
+                  " |  floor mean     p99     max | float64 model | verdict"]
     for r in rep["lines"]:
         if r["kind"] != "continuous":
             continue
@@ -544,7 +549,9 @@ def format_report(rep: dict) -> str:
             lines.append(f"      {r['skipped_input_overflow']} transformed events left the input range (skipped)")
     t = rep["thresholds"]
     tim = rep["timing"]
-    lines += ["", f"  thresholds: exact lines <= {t['exact_mismatches']} mismatching pairs; continuous lines: float64 model "
+    lines += ["",
+              f"  thresholds: exact lines <= {t['exact_mismatches']} mismatching pairs; continuous lines: float64 "
+              f"model "
                   f"within {t['continuous_excess_lsb']:g} LSB, and C-sim mean and p99 <= the float64 floor on the same "
                   f"quantised inputs + {t['continuous_excess_lsb']:g} LSB",
               f"  C-sim: {tim['csim_events']} events in {tim['csim_s']:.1f} s "

@@ -13,8 +13,8 @@ Run from the repository root (needs ``brevitas==0.13.4``; the shipped ONNX does 
    keeping the best validation epoch.
 3. Export with ``brevitas.export.export_qonnx`` (TorchScript exporter, opset 17, custom opset
    equihls:1 for the ScalarProducts node), ``qonnx`` cleanup, then the equihls function body is
-   attached (``equihls.onnx_ops.attach_functions``) and the symmetry metadata set. ONNX Runtime
-   (on ``equihls.quant.standard_ops`` of the model) must agree with torch.
+   attached (``equihls.ops.onnx_ops.attach_functions``) and the symmetry metadata set. ONNX Runtime
+   (on ``equihls.frontend.qonnx_quant.standard_ops`` of the model) must agree with torch.
 
 Writes ``pelican_nano_qat.onnx``, ``samples.npz`` (same 512 jets as pelican_nano) and
 ``metrics_float.json`` into ``--out`` (default: this directory).
