@@ -1,4 +1,7 @@
-"""Command-line interface (thin: argument parsing and printing only)."""
+"""Command-line interface (thin: argument parsing and printing only).
+
+Each command imports what it runs inside its function, so `equihls --help`, `equihls targets` and
+argument errors answer without loading onnx, hls4ml or the compiler."""
 from __future__ import annotations
 
 import argparse

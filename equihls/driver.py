@@ -17,6 +17,7 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -528,8 +529,6 @@ def _reject(partial: str, out_dir: str, report_name: str, report: dict) -> str:
 
 def _save_npz(path: str, arrays: dict):
     """np.savez without zip timestamps varying between runs (byte-identical projects)."""
-    import zipfile
-
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for name in sorted(arrays):
             buf = io.BytesIO()

@@ -20,6 +20,7 @@ import ctypes
 import errno
 import hashlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -179,8 +180,6 @@ def releases_outputs(fn):
     """Decorator: run fn inside scope(), so the output lock it takes is released when it returns or
     raises; an OSError on DIR or its DIR.* siblings (staging, rejected; full or read-only disk)
     becomes an EquihlsError naming the path."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         with scope():

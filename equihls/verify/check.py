@@ -36,11 +36,14 @@ import sys
 import time
 
 import numpy as np
+import onnx
 
+from ..frontend.qonnx_quant import standard_ops
 from ..project import LAYOUT
 from ..symmetry import groups as G
 from ..backend.csim import check_finite
 from ..errors import EquihlsError, InputError
+from .selfcheck import float64_model, run_onnxruntime
 
 CHECK_FILE = LAYOUT.certificate
 DEFAULT_ELEMENTS = 8
@@ -334,14 +337,8 @@ def float64_runner(model_path: str, input_names: list):
     """A function [x per input] -> [y per output] running the source model in float64 with
     ONNX Runtime (a converted copy), or in float32 when the conversion is refused; returns
     (runner, dtype name), or (None, reason) when the model cannot be run at all."""
-    import onnx
-
-    from .selfcheck import float64_model, run_onnxruntime
-
     if not model_path or not os.path.exists(model_path):
         return None, f"source model not found ({model_path})"
-    from ..frontend.qonnx_quant import standard_ops
-
     try:    # a project compiled before sources were stored self-contained may lack its .onnx.data
         m = standard_ops(onnx.load(model_path))
     except Exception as e:

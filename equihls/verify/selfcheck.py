@@ -18,12 +18,12 @@ first tensor in graph order whose fixed-point values leave the float model's.
 """
 from __future__ import annotations
 
-
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
-from ..blocks import twin
 from .. import events
-from ..blocks import block_for
+from ..blocks import block_for, twin
 from ..errors import InputError, ModelError
 
 FLOAT32_ULPS = 8  # per node, of the sum of |terms|: ONNX Runtime computes in float32
@@ -216,8 +216,6 @@ def locate_divergence(g, prec, model, x_raw: dict, x_q: dict, envelope: dict, ma
     and returns {tensor, node, op, rel_rms, type, lsb, scale, cause, hint} for the first tensor
     whose relative RMS error or error envelope (tensor -> max bound, from compare()) exceeds
     max_rel_rms of its spread / its spread; None when no named tensor diverges."""
-    import onnx
-
     m = onnx.ModelProto()
     m.CopyFrom(model)
     known = {o for nd in m.graph.node for o in nd.output}
@@ -317,9 +315,6 @@ def float64_model(model):
     Constant values and Cast targets (also inside local functions) become double. Used as the
     float64 reference of the equivariance check; ONNX Runtime may still refuse an op without a
     double kernel (the caller falls back to float32)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     m = onnx.ModelProto()
     m.CopyFrom(model)
 

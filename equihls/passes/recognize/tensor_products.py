@@ -14,6 +14,9 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import DOMAIN
+from ...symmetry.groups import boost, embed_o3, random_direction, random_rotation
+from ...symmetry.lorentz import REAL_REPS, rep_dim, rep_matrix
+from ...symmetry.o3 import Irreps
 from ..common import const, eq_node
 
 # Relative tolerance of the intertwiner check: ONNX stores C in float32 (relative rounding
@@ -30,8 +33,6 @@ def _is_lorentz_name(s: str) -> bool:
 
 def _test_elements(lorentz: bool) -> list:
     """Fixed pseudo-random group elements: 3x3 O(3) matrices, or 4x4 Lorentz matrices."""
-    from ...symmetry.groups import boost, embed_o3, random_direction, random_rotation
-
     rng = np.random.default_rng(20240613)
     out = []
     for k in range(_N_ELEMENTS):
@@ -47,11 +48,7 @@ def _test_elements(lorentz: bool) -> list:
 def _rep_matrices(names, lorentz: bool) -> list:
     """For each test element, the three representation matrices of `names` (a, b, out)."""
     if lorentz:
-        from ...symmetry.lorentz import rep_matrix
-
         return [[rep_matrix(n, el) for n in names] for el in _test_elements(True)]
-    from ...symmetry.o3 import Irreps
-
     reps = [Irreps.parse(n) for n in names]
     return [[r.D(el) for r in reps] for el in _test_elements(False)]
 
@@ -77,11 +74,7 @@ def intertwiner_error(c, mats) -> float:
 
 def _declared_dims(names, lorentz):
     if lorentz:
-        from ...symmetry.lorentz import rep_dim
-
         return [rep_dim(n) for n in names]
-    from ...symmetry.o3 import Irreps
-
     return [Irreps.parse(n).dim for n in names]
 
 
@@ -125,8 +118,6 @@ def infer_irreps(c):
     inputs; the output parity is their product), then the real Lorentz forms by dimension
     ((0,0): 1, (1/2,1/2): 4, (1,0)+(0,1): 6, (1,1): 9); the first that passes the check wins.
     An all-zero c certifies nothing and gives None."""
-    from ...symmetry.lorentz import REAL_REPS
-
     da, db, dk = np.shape(c)
     if not np.any(c):
         return None
