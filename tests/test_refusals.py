@@ -1,0 +1,166 @@
+"""Refusals that help (issue 14, point 7): every node left unlowered is named in one error (op
+histogram, first node and reason of each op, in graph order), the CLI prints it as one line and
+writes no project, a single node keeps its message, and the hints name rewrites that lower.
+IR level (frontend.load + passes.run_all) and CLI, no g++."""
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from equihls import cli, passes
+from equihls.errors import UnsupportedNodeError
+from equihls.frontend import onnx_import as frontend
+
+F = TensorProto.FLOAT
+
+
+def _arr(v):
+    """Integer arrays as int64 (axes), everything else as float32."""
+    a = np.asarray(v)
+    return a.astype(np.int64) if a.dtype.kind in "iu" else a.astype(np.float32)
+
+
+def _save(path, nodes, inits=(), opset=17, out_shape=(4,)):
+    """A model x [batch, 4] -> nodes -> y [batch, *out_shape]."""
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", F, ["batch", 4])],
+                          [helper.make_tensor_value_info("y", F, ["batch", *out_shape])],
+                          initializer=[numpy_helper.from_array(_arr(v), k) for k, v in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def _refusal(path) -> UnsupportedNodeError:
+    g, _ = frontend.load(path)
+    with pytest.raises(UnsupportedNodeError) as ei:
+        passes.run_all(g)
+    return ei.value
+
+
+def _several(tmp_path):
+    """Relu (lowered), then Exp e1, Clip(min=0) c1, Softmax s1, Exp e2, summed into y."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
+             helper.make_node("Exp", ["r"], ["a"], name="e1"),
+             helper.make_node("Clip", ["x", "zero"], ["b"], name="c1"),
+             helper.make_node("Softmax", ["b"], ["c"], name="s1", axis=-1),
+             helper.make_node("Exp", ["c"], ["d"], name="e2"),
+             helper.make_node("Sum", ["a", "d"], ["y"], name="total")]
+    return _save(tmp_path / "several.onnx", nodes, [("zero", np.float32(0))])
+
+
+def test_several_unsupported_nodes_in_one_error(tmp_path):
+    e = _refusal(_several(tmp_path))
+    assert [(u.op, u.count, u.first_node) for u in e.unsupported] == [("Exp", 2, "e1"), ("Clip", 1, "c1"),
+                                                                        ("Softmax", 1, "s1")], e.unsupported
+    assert e.node_name == "e1" and e.op_type == "Exp"
+    msg = str(e)
+    assert "\n" not in msg, msg
+    assert msg.startswith("4 nodes have no equihls lowering: Exp ×2 (first 'e1': no equihls lowering for op Exp; "
+                          "no table lowering yet"), msg
+    i_exp, i_clip, i_soft = (msg.index(s) for s in ("Exp ×2 (first 'e1'", "Clip ×1 ('c1'", "Softmax ×1 ('s1'"))
+    assert i_exp < i_clip < i_soft, msg
+    assert "'e2'" not in msg and "ok_relu" not in msg and "total" not in msg, msg
+    assert "write relu" in e.unsupported[1].reason and "no table lowering yet" in e.unsupported[2].reason
+
+
+def test_cli_prints_one_line_and_writes_no_project(tmp_path, capsys):
+    out = tmp_path / "proj"
+    rc = cli.main(["compile", _several(tmp_path), "-o", str(out), "--n-samples", "8"])
+    cap = capsys.readouterr()
+    assert rc == 2, cap.err
+    assert "Traceback" not in cap.err + cap.out
+    lines = cap.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("equihls: error: 4 nodes have no equihls lowering: Exp ×2 "
+                                                   "(first 'e1': "), cap.err
+    assert "Clip ×1 ('c1': " in lines[0] and "Softmax ×1 ('s1': " in lines[0], lines[0]
+    assert not os.path.exists(out) and not [p for p in os.listdir(tmp_path) if p.startswith("proj")]
+
+
+def test_a_single_unsupported_node_keeps_its_message(tmp_path):
+    p = _save(tmp_path / "one.onnx", [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
+                                      helper.make_node("Erf", ["r"], ["y"], name="my_erf")])
+    e = _refusal(p)
+    assert str(e) == "Erf 'my_erf': no equihls lowering for op Erf", str(e)
+    assert e.unsupported == [("Erf", 1, "my_erf", "no equihls lowering for op Erf")]
+    mm = _save(tmp_path / "mm.onnx", [helper.make_node("Unsqueeze", ["x", "ax"], ["u"], name="u"),
+                                      helper.make_node("Unsqueeze", ["x", "ax1"], ["v"], name="v"),
+                                      helper.make_node("MatMul", ["u", "v"], ["p"], name="m3"),
+                                      helper.make_node("Flatten", ["p"], ["y"], name="fl")],
+               [("ax", np.int64([-1])), ("ax1", np.int64([1]))], out_shape=(16,))
+    e = _refusal(mm)
+    assert str(e).startswith("MatMul 'm3': both inputs are runtime tensors and no equihls pattern matched"), str(e)
+
+
+def _one(tmp_path, node, inits=(), opset=17):
+    return _refusal(_save(tmp_path / f"{node.name}.onnx", [node], inits, opset))
+
+
+@pytest.mark.parametrize("opset", [17, 6])
+def test_clip_min_0_hints_relu(tmp_path, opset):
+    if opset == 17:
+        node, inits = helper.make_node("Clip", ["x", "lo"], ["y"], name="clamp0"), [("lo", np.float32(0))]
+    else:
+        node, inits = helper.make_node("Clip", ["x"], ["y"], name="clamp0", min=0.0, max=3.4e38), []
+    e = _one(tmp_path, node, inits, opset)
+    if opset == 17:
+        assert str(e) == "Clip 'clamp0': no equihls lowering for op Clip; write relu (torch.relu / clamp(min=0) " \
+                         "is exported as Clip)", str(e)
+    else:   # an explicit max: the Max/Min hint
+        assert "write max(x, lo) / min(x, hi)" in str(e), str(e)
+
+
+def test_clip_with_both_bounds_hints_max_min(tmp_path):
+    node = helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clamp")
+    e = _one(tmp_path, node, [("lo", np.float32(-1)), ("hi", np.float32(1))])
+    assert "write max(x, lo) / min(x, hi)" in str(e) and "write relu" not in str(e), str(e)
+
+
+def test_log_of_one_plus_x_hints_psi(tmp_path):
+    p = _save(tmp_path / "log1p.onnx", [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
+                                        helper.make_node("Add", ["r", "one"], ["a"], name="plus1"),
+                                        helper.make_node("Log", ["a"], ["y"], name="log1p")], [("one", np.float32(1))])
+    e = _refusal(p)
+    assert str(e).startswith("Log 'log1p': Log is supported only inside the psi pattern"), str(e)
+    assert "log1p: only the psi pattern sgn(x)*log(1+|x|) is lowered" in str(e), str(e)
+    plain = _one(tmp_path, helper.make_node("Log", ["x"], ["y"], name="plain_log"))
+    assert "log1p" not in str(plain), str(plain)
+
+
+def test_other_hints(tmp_path):
+    """Div by a tensor, integer Pow, LeakyRelu; no hint for a non-integer Pow."""
+    e = _refusal(_save(tmp_path / "div.onnx", [helper.make_node("Relu", ["x"], ["r"], name="r"),
+                                               helper.make_node("Div", ["x", "r"], ["y"], name="dv")]))
+    assert str(e).endswith("; only division by a constant is lowered"), str(e)
+    e = _one(tmp_path, helper.make_node("Pow", ["x", "two"], ["y"], name="sq"), [("two", np.float32(2))])
+    assert "write the power as a product x*x" in str(e), str(e)
+    e = _one(tmp_path, helper.make_node("Pow", ["x", "half"], ["y"], name="rt"), [("half", np.float32(0.5))])
+    assert str(e) == "Pow 'rt': no equihls lowering for op Pow", str(e)
+    e = _one(tmp_path, helper.make_node("LeakyRelu", ["x"], ["y"], name="lrelu", alpha=0.1))
+    assert "write max(x, alpha*x)" in str(e), str(e)
+
+
+def _lowers(path):
+    g, _ = frontend.load(path)
+    passes.run_all(g)
+    assert all(n.is_equihls for n in g.nodes)
+
+
+def test_the_hinted_rewrites_lower(tmp_path):
+    """Each hint names a form that compiles: relu, max/min with constants, psi, x*x, max(x, a*x)."""
+    _lowers(_save(tmp_path / "relu.onnx", [helper.make_node("Relu", ["x"], ["y"], name="r")]))
+    _lowers(_save(tmp_path / "maxmin.onnx", [helper.make_node("Max", ["x", "lo"], ["m"], name="mx"),
+                                             helper.make_node("Min", ["m", "hi"], ["y"], name="mn")],
+                  [("lo", np.float32(-1)), ("hi", np.float32(1))]))
+    _lowers(_save(tmp_path / "psi.onnx", [helper.make_node("Sign", ["x"], ["s"], name="sg"),
+                                          helper.make_node("Abs", ["x"], ["a"], name="ab"),
+                                          helper.make_node("Add", ["a", "one"], ["p"], name="p1"),
+                                          helper.make_node("Log", ["p"], ["l"], name="lg"),
+                                          helper.make_node("Mul", ["s", "l"], ["y"], name="psi")],
+                  [("one", np.float32(1))]))
+    _lowers(_save(tmp_path / "sq.onnx", [helper.make_node("Mul", ["x", "x"], ["y"], name="sq")]))
+    _lowers(_save(tmp_path / "lrelu.onnx", [helper.make_node("Mul", ["x", "a"], ["ax"], name="ax"),
+                                            helper.make_node("Max", ["x", "ax"], ["y"], name="mx")],
+                  [("a", np.float32(0.1))]))
