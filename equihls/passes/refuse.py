@@ -18,7 +18,7 @@ REASONS = {
     "Sign": "Sign is supported only inside the psi pattern sgn(x)*log(1+|x|)",
     "Abs": "Abs is supported only inside the psi pattern sgn(x)*log(1+|x|)",
 }
-NO_TABLE = "no table lowering yet (tables exist for sigmoid, tanh and psi only)"
+NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
 
 
 def _scalar(g, node, attr: str, index: int):
