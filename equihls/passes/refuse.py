@@ -32,6 +32,15 @@ def _scalar(g, node, attr: str, index: int):
     return None
 
 
+def _is_one_plus(g, t: str) -> bool:
+    """Whether tensor t is 1 + x: an Add (or the Eltwise add it was lowered to) with a constant 1."""
+    add = g.producer(t)
+    if add is None or not ((add.domain == "" and add.op == "Add")
+                           or (add.is_equihls and add.op == "Eltwise" and add.attrs.get("op") == "add")):
+        return False
+    return any(c is not None and np.all(np.asarray(c) == 1.0) for c in (const(g, i) for i in add.inputs))
+
+
 def _hint(g, node) -> str | None:
     """A rewrite this compiler does lower, for the forms where one is known (only true ones)."""
     if node.op == "Clip":
@@ -40,12 +49,8 @@ def _hint(g, node) -> str | None:
             return "write relu (torch.relu / clamp(min=0) is exported as Clip)"
         if "dynamic" not in (lo, hi) and (lo, hi) != (None, None):
             return "write max(x, lo) / min(x, hi) with constants (torch.maximum/minimum: Max/Min are lowered)"
-    if node.op == "Log":
-        add = g.producer(node.inputs[0])   # an Add, or the Eltwise it was lowered to
-        if add is not None and (add.domain == "" and add.op == "Add" or add.is_equihls and add.op == "Eltwise"
-                                and add.attrs.get("op") == "add") and any(c is not None and np.all(np.asarray(c) == 1.0)
-                                   for c in (const(g, t) for t in add.inputs)):
-            return "log1p: only the psi pattern sgn(x)*log(1+|x|) is lowered (for x >= 0 it equals log(1+x))"
+    if node.op == "Log" and _is_one_plus(g, node.inputs[0]):
+        return "log1p: only the psi pattern sgn(x)*log(1+|x|) is lowered (for x >= 0 it equals log(1+x))"
     if node.op in ("Exp", "Softmax"):
         return NO_TABLE
     if node.op == "Div":
