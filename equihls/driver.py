@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__, events, passes, targets
-from .verify import check, overflow, selfcheck, probe as symprobe
+from .verify import check, independence, overflow, selfcheck, probe as symprobe
 from .report import estimate
 from .frontend import onnx_import as frontend, qonnx_quant as quant, source
 from .precision import infer as precision
@@ -195,6 +195,7 @@ class _Build:
     ref_model: object = None
     y_ref: list = None                # ONNX Runtime on x_q
     y_ref_raw: list = None            # ONNX Runtime on x
+    per_event: dict = None            # the per-event independence proof (verify/independence.py)
     on_grid: bool = False
     onnx_graph: object = None         # the emitted equihls ONNX graph hls4ml converts
     cname: dict = None                # tensor -> C name
@@ -219,6 +220,7 @@ def run(model_path: str, opts: CompileOptions, log=print) -> dict:
     stage_open_output(b)
     stage_samples(b)
     stage_reference(b)
+    stage_per_event(b)
     stage_emit(b)
     stage_hls4ml_project(b)
     stage_project_files(b)
@@ -334,6 +336,15 @@ def stage_reference(b: _Build):
     b.y_ref_raw = b.y_ref if b.on_grid else selfcheck.run_onnxruntime(ref_bytes, b.x)
 
 
+def stage_per_event(b: _Build):
+    """Prove on ONNX Runtime that the model computes each event alone (a batch of two events equals
+    the two run alone): the graph was compiled at batch 1, inner tensors may merge the batch axis."""
+    extra = {k: b.prec.types[k].quantize(v) for k, v in
+             selfcheck.sample_inputs(b.g, b.prec, 1, b.opts.seed + 1).items()}
+    x2 = independence.two_events(b.x_q, extra)
+    b.per_event = independence.prove_per_event(b.ref_model.SerializeToString(), x2, b.model_path)
+
+
 def stage_emit(b: _Build):
     """The equihls ONNX graph hls4ml converts (one node per block) and the C names of tensors."""
     b.onnx_graph, b.cname = emitter.emit(b.g, b.prec)
@@ -437,6 +448,7 @@ def stage_certify(b: _Build):
                    allow_overflow=bool(o.allow_overflow))
     m = _manifest(b.model_path, b.tgt, b.clock, b.g, prec, b.cname, b.pass_log, rep, b.ins, b.outs, options)
     m["symmetry"] = b.sym
+    m["per_event"] = b.per_event
     m["symmetry_probe"] = symprobe.probe(b.g, prec, b.sym, b.x_q)
     m["estimate"] = estimate.estimate(b.g, prec, b.tgt, b.clock)
     accum = {k[:-len(".accum")]: v for k, v in rep["overflow"].items() if k.endswith(".accum")}

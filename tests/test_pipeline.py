@@ -62,7 +62,7 @@ def _no_shape(g):
 
 
 def _no_batch_axis(g):
-    g.shapes["a"] = (4,)
+    g.shapes["y"] = (4,)
 
 
 def _const_shape(g):
@@ -82,7 +82,7 @@ def _input_twice(g):
     (_writes_const, "Relu 'r1' writes 'c', which is a graph constant"),
     (_output_unwritten, "graph output 'a2' is written by no node"),
     (_no_shape, "Relu 'r1': output 'a' has no recorded shape"),
-    (_no_batch_axis, "Relu 'r1': output 'a' has shape (4,), without the batch axis 1 first"),
+    (_no_batch_axis, "graph output 'y' has shape (4,), without the batch axis 1 first"),
     (_const_shape, "constant of shape (4,) recorded as (1, 4)"),
     (_input_twice, "graph input 'x' is listed 2 times"),
 ])

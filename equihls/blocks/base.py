@@ -167,9 +167,13 @@ def operand_range(g, t: str, types: dict, qconst: dict) -> tuple[int, int, int]:
 
 
 def per_event(shape) -> tuple:
-    """Drop the batch axis of an IR runtime-tensor shape."""
-    return tuple(shape[1:])
+    """The per-event shape of an IR runtime tensor: the batch axis (size 1) dropped. A tensor that
+    merged the batch axis into its first axis (reshape(-1, d): shape (N, d) at batch 1) is all one
+    event and keeps its shape."""
+    shape = tuple(shape)
+    return shape[1:] if shape and shape[0] == 1 else shape
 
 
 def size(shape) -> int:
+    """Number of elements of a shape (per event for an IR runtime tensor: its batch axis is 1)."""
     return int(np.prod(shape, dtype=np.int64))

@@ -206,7 +206,9 @@ class Graph:
         a graph input or a constant; every node input a graph input, a constant or the output of
         an earlier node (so the node list is in topological order, hence acyclic); every graph
         output written by a node; graph inputs and outputs listed once; a shape recorded for every
-        tensor, runtime shapes with the batch axis 1 first, a constant's shape that of its value."""
+        tensor, a constant's shape that of its value, graph inputs and outputs with the batch axis 1
+        first (inner tensors may merge it into another axis, as reshape(-1, d) does: the per-event
+        independence proof, verify/independence.py, is what makes that sound)."""
         self._verify_ports()
         names, written = set(), {}
         for n in self.nodes:
@@ -223,6 +225,7 @@ class Graph:
         for t in self.outputs:
             if t not in written:
                 raise IRInvariantError(f"IR: graph output '{t}' is written by no node")
+            self._verify_port_shape(f"graph output '{t}'", t)
 
     def _verify_ports(self):
         """Graph inputs/outputs listed once; inputs are runtime tensors with a batch-1 shape."""
@@ -233,7 +236,7 @@ class Graph:
         for t in self.inputs:
             if t in self.consts:
                 raise IRInvariantError(f"IR: graph input '{t}' is also a constant")
-            self._verify_shape(f"graph input '{t}'", t)
+            self._verify_port_shape(f"graph input '{t}'", t)
         for t in self.consts:
             self._verify_shape(f"constant '{t}'", t)
 
@@ -248,7 +251,7 @@ class Graph:
         self._verify_shape(f"{where}: input '{t}'", t)
 
     def _verify_write(self, where: str, t: str, written: dict):
-        """Output `t` of the node `where`: a new runtime tensor with a batch-1 shape."""
+        """Output `t` of the node `where`: a new runtime tensor with a recorded shape."""
         if not t:
             raise IRInvariantError(f"IR: {where} has an output without a name")
         if t in written:
@@ -260,7 +263,7 @@ class Graph:
         self._verify_shape(f"{where}: output '{t}'", t)
 
     def _verify_shape(self, what: str, t: str):
-        """A shape of ints is recorded for `t`: its value's shape for a constant, else batch axis 1 first."""
+        """A shape of ints is recorded for `t`: its value's shape for a constant."""
         s = self.shapes.get(t)
         if s is None:
             raise IRInvariantError(f"IR: {what} has no recorded shape")
@@ -270,7 +273,12 @@ class Graph:
             if tuple(s) != tuple(np.shape(self.consts[t])):
                 raise IRInvariantError(f"IR: {what}: constant of shape {tuple(np.shape(self.consts[t]))} recorded "
                                        f"as {tuple(s)}")
-        elif len(s) == 0 or s[0] != 1:
+
+    def _verify_port_shape(self, what: str, t: str):
+        """A graph input or output: a recorded shape with the batch axis 1 first."""
+        self._verify_shape(what, t)
+        s = self.shapes[t]
+        if len(s) == 0 or s[0] != 1:
             raise IRInvariantError(f"IR: {what} has shape {tuple(s)}, without the batch axis 1 first")
 
     def summary(self) -> str:

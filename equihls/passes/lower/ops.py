@@ -104,7 +104,7 @@ def lower_elementwise(g) -> bool:
 
 
 def lower_reductions(g) -> bool:
-    """ReduceSum / ReduceMean over constant axes (never the batch axis) -> ReduceSum (+ Mul by 1/n)."""
+    """ReduceSum / ReduceMean over constant axes -> ReduceSum (+ Mul by 1/n)."""
     changed = False
     for node in list(g.nodes):
         if node.domain or node.op not in ("ReduceSum", "ReduceMean"):
@@ -117,9 +117,7 @@ def lower_reductions(g) -> bool:
             if node.attrs.get("noop_with_empty_axes", 0):
                 continue
             axes = list(range(len(shp)))
-        axes = norm_axes(axes, len(shp))
-        if 0 in axes:
-            raise UnsupportedNodeError(node, f"reduces over the batch axis (axes={axes} of shape {list(shp)})")
+        axes = norm_axes(axes, len(shp))   # axis 0 too: at batch 1 it is this event's (see verify/independence.py)
         keep = [a for a in range(len(shp)) if a not in axes]
         idx = np.arange(int(np.prod(shp))).reshape(shp).transpose(keep + axes)
         n_red = int(np.prod([shp[a] for a in axes]))
@@ -137,30 +135,6 @@ def lower_reductions(g) -> bool:
     return changed
 
 
-def _check_batch_axis(g, node):
-    """Refuse routing ops that would move data across the batch axis."""
-    rank = len(g.shapes[node.inputs[0]])
-    if node.op in ("Gather", "Concat", "Split", "Flatten") or (node.op == "Slice"):
-        if node.op == "Slice":
-            axes = int_list(g, node, "axes", 3)
-            axes = list(range(rank)) if axes is None else axes
-            starts = int_list(g, node, "starts", 1)
-            if isinstance(axes, list) and 0 in norm_axes(axes, rank) and isinstance(starts, list):
-                k = norm_axes(axes, rank).index(0)
-                if starts[k] != 0:
-                    raise UnsupportedNodeError(node, "slices the batch axis")
-            return
-        axis = node.attrs.get("axis", 0 if node.op in ("Gather", "Split") else 1)
-        if node.op == "Flatten":
-            if axis == 0:
-                raise UnsupportedNodeError(node, "Flatten with axis=0 merges the batch axis")
-            return
-        if axis % rank == 0:
-            raise UnsupportedNodeError(node, f"{node.op} along the batch axis (axis={axis})")
-    if node.op == "Transpose" and list(node.attrs.get("perm", [0]))[0] != 0:
-        raise UnsupportedNodeError(node, f"Transpose perm={list(node.attrs['perm'])} moves the batch axis")
-
-
 def lower_routing(g) -> bool:
     """Pure data-movement ops -> Route (one data input) or a chain of Concat2 (several)."""
     changed = False
@@ -171,7 +145,6 @@ def lower_routing(g) -> bool:
         if any(not node.inputs[i] for i in data_idx) or \
                 any(const(g, t) is None for k, t in enumerate(node.inputs) if k not in data_idx and t):
             continue
-        _check_batch_axis(g, node)
         sizes = [int(np.prod(g.shapes[node.inputs[i]])) for i in data_idx]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         values = [np.asarray(const(g, t)) if t and k not in data_idx else None for k, t in enumerate(node.inputs)]
