@@ -193,6 +193,7 @@ class _Build:
     x_q: dict = None                  # the same quantised to the input types
     rng_rep: dict = None
     ref_model: object = None
+    ref_bytes: bytes = b""            # ref_model serialised (ONNX Runtime's input)
     y_ref: list = None                # ONNX Runtime on x_q
     y_ref_raw: list = None            # ONNX Runtime on x
     per_event: dict = None            # the per-event independence proof (verify/independence.py)
@@ -329,7 +330,7 @@ def stage_samples(b: _Build):
 def stage_reference(b: _Build):
     """ONNX Runtime outputs of the float model on the quantised and on the raw samples."""
     b.ref_model = quant.standard_ops(b.model)
-    ref_bytes = b.ref_model.SerializeToString()
+    b.ref_bytes = ref_bytes = b.ref_model.SerializeToString()
     b.y_ref = selfcheck.run_onnxruntime(ref_bytes, b.x_q)
     # samples already on the input grid are their own quantisation: no second run needed
     b.on_grid = all(np.array_equal(b.x[i], b.x_q[i]) for i in b.g.inputs)
@@ -339,10 +340,12 @@ def stage_reference(b: _Build):
 def stage_per_event(b: _Build):
     """Prove on ONNX Runtime that the model computes each event alone (a batch of two events equals
     the two run alone): the graph was compiled at batch 1, inner tensors may merge the batch axis."""
-    extra = {k: b.prec.types[k].quantize(v) for k, v in
-             selfcheck.sample_inputs(b.g, b.prec, 1, b.opts.seed + 1).items()}
+    def extra():    # drawn only when the samples hold no two different events
+        return {k: b.prec.types[k].quantize(v) for k, v in
+                selfcheck.sample_inputs(b.g, b.prec, 1, b.opts.seed + 1).items()}
     x2 = independence.two_events(b.x_q, extra)
-    b.per_event = independence.prove_per_event(b.ref_model.SerializeToString(), x2, b.model_path)
+    outputs = [o.name for o in b.ref_model.graph.output]
+    b.per_event = independence.prove_per_event(b.ref_bytes, outputs, x2, b.model_path)
 
 
 def stage_emit(b: _Build):

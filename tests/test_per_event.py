@@ -83,6 +83,10 @@ def _first_event():
                   [_c("w", W), _c("ax1", [1], np.int64), _c("zero1", [0], np.int64)], out_shape=(1, 3))
 
 
+def _outputs(m):
+    return [o.name for o in m.graph.output]
+
+
 def _two():
     rng = np.random.default_rng(0)
     return {"x": rng.uniform(-4, 4, size=(2, N, D))}
@@ -90,7 +94,8 @@ def _two():
 
 @pytest.mark.parametrize("build", [_merged, _transposed_batch])
 def test_per_event_models_pass_the_proof(build):
-    rep = independence.prove_per_event(build().SerializeToString(), _two())
+    m = build()
+    rep = independence.prove_per_event(m.SerializeToString(), _outputs(m), _two())
     assert rep["events"] == 2 and rep["max_rel_diff"] <= independence.REL_TOL
 
 
@@ -99,7 +104,8 @@ def test_per_event_models_pass_the_proof(build):
                                          (_first_event, "Gather 'take_first'")])
 def test_mixing_models_are_refused_naming_the_node(build, node):
     with pytest.raises(ModelError) as e:
-        independence.prove_per_event(build().SerializeToString(), _two(), "m.onnx")
+        m = build()
+        independence.prove_per_event(m.SerializeToString(), _outputs(m), _two(), "m.onnx")
     msg = str(e.value)
     assert msg.startswith("m.onnx: the model does not compute each event on its own") and node in msg, msg
 
@@ -107,9 +113,14 @@ def test_mixing_models_are_refused_naming_the_node(build, node):
 def test_the_proof_needs_two_different_events():
     """Two equal events would hide a batch mean: the second comes from the extra events."""
     x = {"x": np.ones((3, N, D))}
-    extra = {"x": np.zeros((1, N, D))}
-    two = independence.two_events(x, extra)
+    two = independence.two_events(x, lambda: {"x": np.zeros((1, N, D))})
     assert two["x"].shape == (2, N, D) and not np.array_equal(two["x"][0], two["x"][1])
+
+
+def test_the_extra_event_is_drawn_only_when_needed():
+    x = {"x": np.arange(2 * N * D, dtype=float).reshape(2, N, D)}
+    two = independence.two_events(x, lambda: pytest.fail("extra events drawn although x has two"))
+    assert np.array_equal(two["x"], x["x"])
 
 
 def test_ir_accepts_a_merged_batch_axis_inside_but_not_at_the_ports():

@@ -24,29 +24,34 @@ REL_TOL = 1e-4
 FLOAT_ELEM = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
 
 
-def two_events(x: dict, extra: dict) -> dict:
-    """{input: [2, ...]}: the first two events of `x`, the first event of `x` and of `extra` when
-    `x` holds one event (or two equal ones): the proof needs two events that differ."""
-    out = {}
-    for name, a in x.items():
-        second = a[1:2] if len(a) > 1 and not np.array_equal(a[0], a[1]) else extra[name][:1]
-        out[name] = np.concatenate([a[:1], second])
-    return out
+def two_events(x: dict, extra) -> dict:
+    """{input: [2, ...]}: the first two events of `x`, or the first event of `x` and of `extra()`
+    (called only then, returning {input: [>=1, ...]}) when `x` holds one event or two equal ones:
+    the proof needs two events that differ."""
+    if all(len(a) > 1 and not np.array_equal(a[0], a[1]) for a in x.values()):
+        return {name: a[:2] for name, a in x.items()}
+    more = extra()
+    return {name: np.concatenate([a[:1], more[name][:1]]) for name, a in x.items()}
 
 
-def prove_per_event(model_bytes: bytes, x2: dict, path: str = "<model>") -> dict:
+def _batch_and_alone(model_bytes: bytes, x2: dict) -> list:
+    """ONNX Runtime outputs on the batch of two events, then on each event alone: [batch, e0, e1]."""
+    return [run_onnxruntime(model_bytes, x2)] + [run_onnxruntime(model_bytes, {k: v[e:e + 1] for k, v in x2.items()})
+                                                 for e in range(2)]
+
+
+def prove_per_event(model_bytes: bytes, output_names: list, x2: dict, path: str = "<model>") -> dict:
     """Check that the model (serialised, standard ops only) computes each event alone.
 
-    x2: {input: float64 [2, *shape]}, two events that differ. Runs ONNX Runtime on the batch and
+    output_names: the model's graph outputs in order. x2: {input: float64 [2, *shape]}, two events
+    that differ. Runs ONNX Runtime on the batch and
     on each event alone. Returns {"events": 2, "max_rel_diff": float} (the largest |batch - alone|
     / (1 + max|output|) over outputs and events). Raises ModelError naming the output, the
     difference and the first node that mixes the events when the batch differs.
     """
-    batch = run_onnxruntime(model_bytes, x2)
-    alone = [run_onnxruntime(model_bytes, {k: v[e:e + 1] for k, v in x2.items()}) for e in range(2)]
+    batch, *alone = _batch_and_alone(model_bytes, x2)
     worst, where = 0.0, None
-    names = [o.name for o in onnx.load_from_string(model_bytes).graph.output]
-    for k, name in enumerate(names):
+    for k, name in enumerate(output_names):
         for e in range(2):
             yb = batch[k][e:e + 1] if batch[k].shape[:1] == (2,) else None
             ya = alone[e][k]
@@ -102,8 +107,7 @@ def first_mixing_node(model_bytes: bytes, x2: dict) -> str | None:
     model.graph.output.extend(helper.make_tensor_value_info(t, elem[t], None) for t in floats if t not in have)
     probe = model.SerializeToString()
     try:
-        runs = [run_onnxruntime(probe, x2)] + [run_onnxruntime(probe, {k: v[e:e + 1] for k, v in x2.items()})
-                                               for e in range(2)]
+        runs = _batch_and_alone(probe, x2)
     except ModelError:
         return None
     names = [o.name for o in model.graph.output]
