@@ -18,6 +18,10 @@ REASONS = {
     "Sign": "Sign is supported only inside the psi pattern sgn(x)*log(1+|x|)",
     "Abs": "Abs is supported only inside the psi pattern sgn(x)*log(1+|x|)",
 }
+# the op table's last row (report/op_table.py)
+REFUSED = ("variable×variable `MatMul`/`Einsum` that is not a Gram matrix, `Log`/`Sign`/`Abs` outside ψ, `Exp`, "
+           "`Softmax`, `Div` by a tensor, anything else (one error names every node, grouped by op); a model "
+           "that mixes events is refused by the per-event proof")
 NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
 
 
