@@ -45,7 +45,6 @@ from ..backend.csim import check_finite
 from ..errors import EquihlsError, InputError
 from .selfcheck import float64_model, run_onnxruntime
 
-CHECK_FILE = LAYOUT.certificate
 DEFAULT_ELEMENTS = 8
 DEFAULT_TOL_LSB = 2.0
 DEFAULT_MAX_RAPIDITY = 1.0
@@ -392,7 +391,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
     lines = []
     for gname in spec["groups"]:
         lines += G.lines_for(gname, n_part, n_elements, rng, max_rapidity, time_reversal, lsb=in_lsb)
-    runner, fdtype = float64_runner(os.path.join(project.dir, SOURCE_MODEL),
+    runner, fdtype = float64_runner(os.path.join(project.dir, LAYOUT.source_model),
                                     [(i["onnx_name"], i["shape"]) for i in project.inputs])
     total = n * (2 + sum(len(l.elements) for l in lines))
     prog = Progress(total, "equihls check", progress)
@@ -481,8 +480,6 @@ def summarize(lines: list, groups: list) -> tuple[dict, str]:
     return by_group, FAIL if FAIL in vs else NOT_CHECKED if NOT_CHECKED in vs else PASS
 
 
-SOURCE_MODEL = LAYOUT.source_model
-SAMPLES_FILE = LAYOUT.samples
 
 
 def load_events(project, xs: list | None) -> list:
@@ -490,9 +487,9 @@ def load_events(project, xs: list | None) -> list:
     if xs is not None:
         out = [np.asarray(x, dtype=np.float64) for x in xs]
     else:
-        path = os.path.join(project.dir, SAMPLES_FILE)
+        path = os.path.join(project.dir, LAYOUT.samples)
         if not os.path.exists(path):
-            raise EquihlsError(f"{project.dir}: no stored samples ({SAMPLES_FILE}); pass --input X.npz")
+            raise EquihlsError(f"{project.dir}: no stored samples ({LAYOUT.samples}); pass --input X.npz")
         data = np.load(path)
         out = [data[i["onnx_name"]].astype(np.float64) for i in project.inputs]
     for x, i in zip(out, project.inputs):
