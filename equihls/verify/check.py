@@ -209,7 +209,8 @@ class Context:
         self.out_axes = [_particle_axis(sh) if spec["output_perm"] == "equivariant" else None for sh in out_shapes]
         self.float_model = float_model
         # real particles of each event, on the input grid: perm_real elements permute only these
-        self.real = G.real_particles([t.quantize(x) for x, t in zip(self.xs, self.in_types)], self.in_axes)
+        self.real = G.real_particles([t.quantize(x) for x, t in zip(self.xs, self.in_types)], self.in_axes) \
+            if "perm_real" in spec["groups"] else None
         self.progress = progress
         self.n_sim = 0
         self.t_sim = 0.0
@@ -478,8 +479,6 @@ def summarize(lines: list, groups: list) -> tuple[dict, str]:
         by_group[gname] = FAIL if FAIL in vs else PASS if PASS in vs else NOT_CHECKED
     vs = set(by_group.values())
     return by_group, FAIL if FAIL in vs else NOT_CHECKED if NOT_CHECKED in vs else PASS
-
-
 
 
 def load_events(project, xs: list | None) -> list:

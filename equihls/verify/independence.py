@@ -44,10 +44,10 @@ def prove_per_event(model_bytes: bytes, output_names: list, x2: dict, path: str 
     """Check that the model (serialised, standard ops only) computes each event alone.
 
     output_names: the model's graph outputs in order. x2: {input: float64 [2, *shape]}, two events
-    that differ. Runs ONNX Runtime on the batch and
-    on each event alone. Returns {"events": 2, "max_rel_diff": float} (the largest |batch - alone|
-    / (1 + max|output|) over outputs and events). Raises ModelError naming the output, the
-    difference and the first node that mixes the events when the batch differs.
+    that differ. Runs ONNX Runtime on the batch and on each event alone. Returns {"events": 2,
+    "max_rel_diff": float} (the largest |batch - alone| / (1 + max|output|) over outputs and
+    events). Raises ModelError naming the output, the difference and the first node that mixes
+    the events when the batch differs.
     """
     batch, *alone = _batch_and_alone(model_bytes, x2)
     worst, where = 0.0, None
