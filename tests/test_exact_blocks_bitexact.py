@@ -57,9 +57,9 @@ def cases():
     out.append(Case("Select", {"c": ((1, 6), rand_type(RNG)), "a": ((1, 6), rand_type(RNG))},
                     {"fill": np.array(-2.5)}, sel((1, 6), (1, 6), (), (1, 6)), (1, 6), DEFAULT))
     ids.append("select-const-b")
-    out.append(OrderedCase("Select", ["m", "a", "b"], {"a": ((1, 2, 3), rand_type(RNG)), "b": ((1, 2, 3), rand_type(RNG))},
-                           {"m": np.array([1.0, 0.0, 1.0])}, sel((3,), (1, 2, 3), (1, 2, 3), (1, 2, 3)), (1, 2, 3),
-                           DEFAULT))
+    ab = {"a": ((1, 2, 3), rand_type(RNG)), "b": ((1, 2, 3), rand_type(RNG))}
+    out.append(OrderedCase("Select", ["m", "a", "b"], ab, {"m": np.array([1.0, 0.0, 1.0])},
+                           sel((3,), (1, 2, 3), (1, 2, 3), (1, 2, 3)), (1, 2, 3), DEFAULT))
     ids.append("select-const-cond")
     for op in ("ReduceMax", "ReduceMin"):
         for k in range(4):
