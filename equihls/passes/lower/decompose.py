@@ -36,7 +36,9 @@ class _Builder:
         self.g, self.node, self.nodes = g, node, []
 
     def const(self, value) -> str:
-        return self.g.add_const(self.node.name + "_c", np.asarray(value, dtype=np.float64))
+        """A new constant: float64 data, integer arrays (a Reshape's shape) kept integer."""
+        v = np.asarray(value)
+        return self.g.add_const(self.node.name + "_c", v if v.dtype.kind in "iu" else v.astype(np.float64))
 
     def op(self, op, inputs, shape=None, out=None, **attrs) -> str:
         """Append `op`(inputs) -> a new tensor (or `out`, the decomposed node's output, named
