@@ -13,6 +13,18 @@ COMPARE = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.les
            "ne": np.not_equal}
 
 
+def mask_error(g, t: str, e):
+    """The error bound of tensor t, sharpened where t is a 0/1 mask (a comparison's output, routed or
+    not): the float model's value is 0 or 1 as well, so an error bound below 1/2 (float32
+    allowances) proves the two equal, and a larger one means at most 1."""
+    p = g.producer(t)
+    while p is not None and p.is_equihls and p.op == "Route":
+        p = g.producer(p.inputs[0])
+    if p is not None and p.is_equihls and p.op == "Eltwise" and p.attrs.get("op") in COMPARE:
+        return np.where(np.asarray(e) < 0.5, 0.0, 1.0)
+    return e
+
+
 def broadcast_tables(shape_a, shape_b, out_shape) -> tuple[np.ndarray, np.ndarray]:
     """Flat source index in a and in b of every output element (numpy broadcasting).
 
@@ -123,6 +135,7 @@ class Eltwise(Block):
         if op in COMPARE:
             # the float operands are within ea + eb of the fixed ones: a difference larger than
             # that (or no error at all) decides the comparison the same way
+            ea, eb = mask_error(g, a, ea), mask_error(g, b, eb)
             d, e = np.abs(V[a][:, ia] - V[b][:, ib]), ea + eb
             return np.where((d > e) | (e == 0), 0.0, 1.0), 0 * d
         return np.maximum(ea, eb), np.maximum(va, vb)

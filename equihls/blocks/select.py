@@ -5,6 +5,7 @@ import numpy as np
 
 from .base import Block, align, as_dtype, cpp_table, operand_range, size
 from .cost import DELAY_LUT_NS, BlockCost
+from .eltwise import mask_error
 
 
 def broadcast_tables3(shapes, out_shape) -> list[np.ndarray]:
@@ -50,18 +51,18 @@ class Select(Block):
     def error(self, g, node, errs, mags, types, qconst):
         c, a, b = node.inputs
         e = max(errs[a], errs[b])
-        # a condition with an error may pick the other operand
-        return e if errs[c] == 0 else e + mags[a] + mags[b]
+        # a boolean condition with an error bound of 1/2 or more may pick the other operand
+        return e if errs[c] < 0.5 else e + mags[a] + mags[b]
 
     def error_elem(self, g, node, E, V, types, qconst, consts):
         ic, ia, ib = node.attrs["ic"], node.attrs["ia"], node.attrs["ib"]
         c, a, b = node.inputs
-        ec, vc = E[c][:, ic], V[c][:, ic]
+        ec, vc = mask_error(g, c, E[c])[:, ic], V[c][:, ic]
         ea, eb, va, vb = E[a][:, ia], E[b][:, ib], V[a][:, ia], V[b][:, ib]
         e = np.where(vc != 0, ea, eb)
         flip = np.abs(va - vb) + np.maximum(ea, eb)
-        # a condition with |error| >= its own |value| (or its distance to 0) may differ in the float model
-        return np.where(ec > 0, np.maximum(e, flip), e), np.abs(np.where(vc != 0, va, vb))
+        # ONNX conditions are booleans: an error bound below 1/2 proves the float model's equal
+        return np.where(ec >= 0.5, np.maximum(e, flip), e), np.abs(np.where(vc != 0, va, vb))
 
     def cpp_config(self, g, node, ctx):
         ic, ia, ib = node.attrs["ic"], node.attrs["ia"], node.attrs["ib"]
