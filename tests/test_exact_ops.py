@@ -9,6 +9,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from equihls import passes
+from equihls.errors import UnsupportedNodeError
 from equihls.frontend import onnx_import as frontend
 from equihls.passes import pipeline
 from equihls.passes.manager import run_group
@@ -163,7 +165,9 @@ def test_variadic_max_min_mean(tmp_path, op):
 
 @pytest.mark.parametrize("alpha", [0.1, 1.0, 1.5, -0.3, 0.0])
 def test_leaky_relu(tmp_path, alpha):
-    check(_model(tmp_path, [node("LeakyRelu", ["x"], alpha=alpha)], name=f"lrelu{alpha}"))
+    g = check(_model(tmp_path, [node("LeakyRelu", ["x"], alpha=alpha)], name=f"lrelu{alpha}"))
+    ops = [n.attrs.get("op") for n in g.nodes]
+    assert ops[-1] == ("max" if 0 <= alpha <= 1 else "min" if alpha > 1 else "add"), ops
 
 
 @pytest.mark.parametrize("slope", [[0.1, 0.2, 0.3, 0.4], [0.1, -0.2, 1.5, 0.4], [0.25]])
@@ -202,12 +206,20 @@ def test_batchnorm_per_channel_affine(tmp_path, opset):
                  name="bn"))
 
 
-def test_batchnorm_with_batch_statistics_is_left(tmp_path):
+def test_batchnorm_with_batch_statistics_is_refused_naming_the_node(tmp_path):
     nodes = [helper.make_node("BatchNormalization", ["x", "sc", "bi", "mu", "var"], ["y", "rm", "rv"], name="bn",
                               training_mode=1)]
-    m = _model(tmp_path, nodes, _bn_params(3), opset=15, name="bn_train")
-    g = _lowered(m)
-    assert "BatchNormalization" in {n.op for n in g.nodes}
+    g, _ = frontend.load(_model(tmp_path, nodes, _bn_params(3), opset=15, name="bn_train"))
+    with pytest.raises(UnsupportedNodeError) as e:
+        passes.run_all(g)
+    assert str(e.value).startswith("BatchNormalization 'bn': only the inference form"), str(e.value)
+
+
+def test_clip_with_min_above_max_is_an_error_naming_the_node(tmp_path):
+    path = _model(tmp_path, [node("Clip", ["x", "lo", "hi"])], [("lo", np.float32(2)), ("hi", np.float32(1))],
+                  name="badclip")
+    with pytest.raises(UnsupportedNodeError, match="Clip 'clip_y': Clip with min 2.0 > max 1.0"):
+        _lowered(path)
 
 
 def test_instance_normalization(tmp_path):
@@ -286,11 +298,13 @@ def test_cast_to_bool_is_not_equal_zero(tmp_path):
     assert any(n.op == "Eltwise" and n.attrs["op"] == "ne" for n in g.nodes)
 
 
-def test_cast_of_a_real_value_to_int_is_left(tmp_path):
+def test_cast_of_a_real_value_to_int_is_refused_naming_the_node(tmp_path):
     nodes = [helper.make_node("Cast", ["x"], ["i"], name="ti", to=TensorProto.INT32),
              node("Cast", ["i"], to=TensorProto.FLOAT)]
-    g = _lowered(_model(tmp_path, nodes, name="toint"))
-    assert "Cast" in {n.op for n in g.nodes}   # truncation is not exact: refused later, naming the node
+    g, _ = frontend.load(_model(tmp_path, nodes, name="toint"))
+    with pytest.raises(UnsupportedNodeError) as e:   # truncation is not exact
+        passes.run_all(g)
+    assert str(e.value).startswith("Cast 'ti': only casts to a float type"), str(e.value)
 
 
 @pytest.mark.parametrize("op", ["Abs", "Sign"])

@@ -15,6 +15,10 @@ REASONS = {
     "Einsum": "equation '{equation}' is neither a scalar-product form (one tensor twice with a constant diagonal "
               "±1 metric) nor a bilinear form '<p>i,<p>j,ijk-><p>k' with a constant rank-3 coefficient tensor",
     "Log": "Log is supported only inside the psi pattern sgn(x)*log(1+|x|)",
+    "BatchNormalization": "only the inference form with constant scale, bias, mean and variance is lowered "
+                          "(training mode uses the statistics of the batch)",
+    "Cast": "only casts to a float type, to bool, or of a 0/1 mask to an integer type are lowered (a cast of a "
+            "real value to an integer type truncates)",
 }
 NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
 
