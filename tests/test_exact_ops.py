@@ -160,6 +160,8 @@ def test_variadic_max_min_mean(tmp_path, op):
     path = _model(tmp_path, [node(op, ["x", "z", "c", "w"])], [("c", RNG.normal(size=(4,)))],
                   shapes=(("x", (3, 4)), ("z", (3, 4)), ("w", (1, 4))), name=op)
     check(path)
+    check(_model(tmp_path, [node(op, ["c", "d", "x"])], [("c", RNG.normal(size=(4,))), ("d", RNG.normal(size=(3, 1)))],
+                 name=op + "cc"))   # two constants first
     check(_model(tmp_path, [node(op, ["x"])], name=op + "1"))
 
 

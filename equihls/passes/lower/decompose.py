@@ -34,6 +34,7 @@ class _Builder:
 
     def __init__(self, g, node):
         self.g, self.node, self.nodes = g, node, []
+        self.folded = False   # the rule folded the node into its producer (no new nodes)
 
     def const(self, value) -> str:
         """A new constant: float64 data, integer arrays (a Reshape's shape) kept integer."""
@@ -148,11 +149,13 @@ def _variadic(b, g, node, x, out):
     if len(ins) == 1:
         b.copy(ins[0], out)
         return True
+    # runtime operands first (sum/max/min are commutative): no binary step has two constant operands
+    ins = sorted(ins, key=lambda t: const(g, t) is not None)
     if node.op == "Mean":
         b.op("Mul", [b.op("Sum", ins), 1.0 / len(ins)], out=out)
         return True
     if len(ins) == 2:
-        return False   # lowered directly
+        return False   # lowered directly (lower_elementwise)
     acc = ins[0]
     for k, t in enumerate(ins[1:]):
         last = k == len(ins) - 2
@@ -321,10 +324,8 @@ def decompose(g) -> bool:
         if node.op == "Pow" and (len(node.inputs) < 2 or const(g, x) is not None):
             continue
         b = _Builder(g, node)
-        b.folded = False
         if not rule(b, g, node, x, node.outputs[0]):
-            # discard constants a rule registered before it gave up (remove_dead drops them too)
-            continue
+            continue   # left as it is (constants a rule added before giving up are dropped as dead)
         if b.folded:
             g.nodes.remove(node)
         else:
