@@ -142,6 +142,13 @@ def _cmd_targets(a):
     return 0
 
 
+def _cmd_ops(a):
+    from .report import op_table
+
+    print(op_table.markdown(), end="")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one 'equihls: error: ...' line (exit 2, via OptionError)."""
 
@@ -262,6 +269,9 @@ def build_parser():
 
     t = sub.add_parser("targets", help="list the known FPGA targets")
     t.set_defaults(fn=_cmd_targets)
+
+    o = sub.add_parser("ops", help="the ONNX forms equihls recognises and lowers, and to which blocks (markdown)")
+    o.set_defaults(fn=_cmd_ops)
     return ap
 
 

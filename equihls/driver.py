@@ -319,12 +319,17 @@ def stage_samples(b: _Build):
     """The self-check's events, quantised to the input type exactly as the hardware port does."""
     o, g, prec = b.opts, b.g, b.prec
     b.x = _events(o.samples, g, "samples") if _given(o.samples) else \
-        selfcheck.sample_inputs(g, prec, o.n_samples, o.seed)
+        selfcheck.sample_inputs(g, prec, o.n_samples, o.seed, padded=_padded(b))
     b.rng_rep, b.x_q = {}, {}
     for name, a in b.x.items():
         check_finite(a, name)
         b.rng_rep[name] = range_report(a, prec.types[name])
         b.x_q[name] = prec.types[name].quantize(a)
+
+
+def _padded(b: _Build) -> bool:
+    """Generated events are zero-padded when the model declares permutations of real particles."""
+    return "perm_real" in ((b.sym or {}).get("groups") or [])
 
 
 def stage_reference(b: _Build):
@@ -342,7 +347,7 @@ def stage_per_event(b: _Build):
     the two run alone): the graph was compiled at batch 1, inner tensors may merge the batch axis."""
     def extra():    # drawn only when the samples hold no two different events
         return {k: b.prec.types[k].quantize(v) for k, v in
-                selfcheck.sample_inputs(b.g, b.prec, 1, b.opts.seed + 1).items()}
+                selfcheck.sample_inputs(b.g, b.prec, 1, b.opts.seed + 1, _padded(b)).items()}
     x2 = independence.two_events(b.x_q, extra)
     outputs = [o.name for o in b.ref_model.graph.output]
     b.per_event = independence.prove_per_event(b.ref_bytes, outputs, x2, b.model_path)

@@ -70,8 +70,6 @@ class ProjectLayout:
 
 
 LAYOUT = ProjectLayout()
-MANIFEST = LAYOUT.manifest
-TOP = LAYOUT.top
 # the backend and verify layers read LAYOUT from this module, so the Project methods import them
 # where they are used (a module-level import would be a cycle); it also keeps equihls.load light
 

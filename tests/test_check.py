@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from equihls.verify import check  # noqa: E402
+from equihls.project import LAYOUT  # noqa: E402
 from equihls import project  # noqa: E402
 from equihls.errors import EquihlsError  # noqa: E402
 from equihls.ops.torch_ops import export, scalar_products  # noqa: E402
@@ -179,7 +180,7 @@ def test_cli_exit_codes_and_json(demo, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verdict: PASS" in r.stdout
     rep = json.loads(js.read_text())
-    assert rep == json.load(open(os.path.join(d, check.CHECK_FILE)))
+    assert rep == json.load(open(os.path.join(d, LAYOUT.certificate)))
     for key in ("groups", "representations", "events", "outputs", "thresholds", "lines", "passed", "timing",
                 "float_reference"):
         assert key in rep

@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from equihls import cli, project
 from equihls.backend import csim, staging as pdir
+from equihls.project import LAYOUT
 from equihls.errors import EquihlsError
 from tests.conftest import ROOT
 
@@ -348,7 +349,7 @@ def test_fallback_rename_install_and_recovery_after_a_kill(tmp_path, monkeypatch
     d = str(tmp_path / "p")
     _tree(d, {"equihls.json": MANIFEST, "firmware/old.h": ""})
     monkeypatch.setattr(pdir, "_exchange", lambda a, b: False)        # a filesystem without RENAME_EXCHANGE
-    _tree(d + ".rejected", {pdir.STAGING_MARKER: "rejected"})          # an earlier failure: superseded
+    _tree(d + ".rejected", {LAYOUT.staging_marker: "rejected"})          # an earlier failure: superseded
     with pdir.scope():
         out = pdir.open_output(d, log=lambda *a: None)
         s = out.stage()
@@ -367,17 +368,17 @@ def test_fallback_rename_install_and_recovery_after_a_kill(tmp_path, monkeypatch
 def test_leftovers_removed_only_when_marked(tmp_path):
     d = str(tmp_path / "p")
     _tree(d, {"equihls.json": MANIFEST})
-    _tree(d + ".partial.7", {pdir.STAGING_MARKER: "partial", "firmware/x.h": ""})    # ours: an unfinished build
+    _tree(d + ".partial.7", {LAYOUT.staging_marker: "partial", "firmware/x.h": ""})    # ours: an unfinished build
     _tree(d + ".rejected", {"notes.txt": "a user's dir that happens to have this name"})
     pdir.recover(d)
     assert not os.path.exists(d + ".partial.7")
     s = str(tmp_path / "staged")
-    _tree(s, {pdir.STAGING_MARKER: "partial", "firmware/x.h": ""})
+    _tree(s, {LAYOUT.staging_marker: "partial", "firmware/x.h": ""})
     where = pdir.reject(s, d, "why.json", {"passed": False})
     assert open(os.path.join(d + ".rejected", "notes.txt")).read().startswith("a user's")
     assert where.startswith(d + ".rejected.") and os.path.exists(os.path.join(where, "why.json"))
     e = str(tmp_path / "e")                   # equihls' own (marked) .rejected is replaced
-    _tree(e + ".rejected", {pdir.STAGING_MARKER: "rejected", "old.txt": ""})
-    _tree(s, {pdir.STAGING_MARKER: "partial", "new.txt": ""})
+    _tree(e + ".rejected", {LAYOUT.staging_marker: "rejected", "old.txt": ""})
+    _tree(s, {LAYOUT.staging_marker: "partial", "new.txt": ""})
     assert pdir.reject(s, e, "why.json", {}) == e + ".rejected"
-    assert sorted(os.listdir(e + ".rejected")) == [pdir.STAGING_MARKER, "new.txt", "why.json"]
+    assert sorted(os.listdir(e + ".rejected")) == [LAYOUT.staging_marker, "new.txt", "why.json"]

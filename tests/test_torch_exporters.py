@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")          # the dynamo exporter needs it
 
 from equihls.verify import check  # noqa: E402
+from equihls.project import LAYOUT  # noqa: E402
 from equihls import cli, project  # noqa: E402
 from equihls.frontend import source  # noqa: E402
 
@@ -91,21 +92,21 @@ def test_export_compiles_checks_reports(tmp_path, capsys, name, dynamo):
     out = str(tmp_path / "prj")
     assert cli.main(["compile", path, "-o", out, "--input-type", INPUT_TYPE, "--samples", str(tmp_path / "s.npz"),
                      "--symmetry", groups]) == 0
-    m = json.load(open(os.path.join(out, project.MANIFEST)))
+    m = json.load(open(os.path.join(out, LAYOUT.manifest)))
     assert m["model"]["sha256"] == source.sha256_file(path)
     assert m["model"]["external_data"] == ([{"file": os.path.basename(data), "sha256": source.sha256_file(data)}]
                                            if dynamo else [])
     assert m["symmetry_probe"]["verdict"] == check.PASS, m["symmetry_probe"]
 
     # the stored source is self-contained: no external reference, loads and checks on its own
-    stored = os.path.join(out, check.SOURCE_MODEL)
+    stored = os.path.join(out, LAYOUT.source_model)
     assert not source.external_files(onnx.load(stored, load_external_data=False))
     onnx.checker.check_model(stored)
     if dynamo:      # the original's data file is not needed any more
         os.remove(data)
     capsys.readouterr()
     assert cli.main(["check", out, "--samples", "3", "-q"]) == 0, capsys.readouterr().out
-    rep = json.load(open(os.path.join(out, check.CHECK_FILE)))
+    rep = json.load(open(os.path.join(out, LAYOUT.certificate)))
     assert rep["float_reference"] == "float64" and rep["verdict"] == check.PASS
     assert all(r["pairs"] > 0 for r in rep["lines"])
     assert cli.main(["report", out]) == 0

@@ -19,8 +19,6 @@ import numpy as np
 from ..errors import EquihlsError, InputError
 from ..project import LAYOUT
 
-LIB_NAME = LAYOUT.csim_lib
-BRIDGE = LAYOUT.csim_bridge
 # NDEBUG: ap_types asserts abort some valid conversions (a source whose bits all lie below the
 # target's first dropped bit); Vitis HLS C-sim does not assert there either.
 # -fno-gnu-unique and hidden visibility: every project defines config structs with the same names
@@ -68,7 +66,7 @@ def write_bridge(project_dir: str, top: str, inputs: list, outputs: list):
               "        flags[e] = s.event_overflows > 0;",
               "    }",
               "    s.counts = 0;", "    return 0;", "}", "", "}", ""]
-    with open(os.path.join(project_dir, BRIDGE), "w") as f:
+    with open(os.path.join(project_dir, LAYOUT.csim_bridge), "w") as f:
         f.write("\n".join(lines))
 
 
@@ -77,7 +75,8 @@ def build(project_dir: str, top: str, log_path: str):
     cxx = shutil.which("g++")
     if cxx is None:
         raise EquihlsError("g++ not found: the C simulation needs g++ (apt-get install g++)")
-    cmd = [cxx, *CXXFLAGS, "-Ifirmware/ap_types", "-Ifirmware", f"firmware/{top}.cpp", BRIDGE, "-o", LIB_NAME]
+    cmd = [cxx, *CXXFLAGS, "-Ifirmware/ap_types", "-Ifirmware", f"firmware/{top}.cpp", LAYOUT.csim_bridge,
+           "-o", LAYOUT.csim_lib]
     timeout = gxx_timeout()
     with open(log_path, "w") as log:
         log.write(" ".join(cmd) + "\n")
@@ -123,9 +122,9 @@ class CSim:
     """A loaded C simulation. `run(*xs)` takes float64 arrays [batch, ...] per input."""
 
     def __init__(self, project_dir: str, in_sizes: list, out_sizes: list):
-        src = os.path.join(project_dir, LIB_NAME)
+        src = os.path.join(project_dir, LAYOUT.csim_lib)
         if not os.path.exists(src):
-            raise EquihlsError(f"{project_dir}: no compiled C simulation ({LIB_NAME}); re-run equihls compile")
+            raise EquihlsError(f"{project_dir}: no compiled C simulation ({LAYOUT.csim_lib}); re-run equihls compile")
         # dlopen caches by path: load a private copy (a name never used before in this process) so a
         # rebuilt library is really reloaded; unlink it once loaded (the mapping stays), so a killed
         # process leaves no copy behind

@@ -5,7 +5,7 @@ A compile into DIR never deletes what equihls did not write and never leaves a m
     refused unless force (then the project is written into it and its other entries are kept).
   - a lock (flock on '.<name>.equihls-lock' beside DIR) admits one compile per DIR; a second one
     is refused at once, naming the holder's pid (no waiting, so no hang behind a stuck compile).
-  - the project is built in 'DIR.partial.<pid>' (marked by STAGING_MARKER) and installed only
+  - the project is built in 'DIR.partial.<pid>' (marked by LAYOUT.staging_marker) and installed only
     after it passed: renameat2(RENAME_EXCHANGE) swaps it with the old DIR atomically; without
     that syscall, DIR -> 'DIR.old.<pid>' then staging -> DIR, and a later compile or Project load
     puts the old project back if a kill fell between the two renames.
@@ -30,11 +30,7 @@ import threading
 from ..errors import EquihlsError
 from ..project import LAYOUT
 
-MANIFEST = LAYOUT.manifest
-STAGING_MARKER = LAYOUT.staging_marker    # in every DIR.partial.<pid> / DIR.rejected equihls creates
-OLD_MARKER = LAYOUT.old_marker            # in DIR.old.<pid>: "project" or "foreign" (what DIR was)
 # files equihls writes into a project after the compile (check, rejected reports): never user data
-LATER_FILES = LAYOUT.later_files
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _local = threading.local()
@@ -56,7 +52,7 @@ def _os_error(path: str, what: str, e: OSError) -> EquihlsError:
 
 
 def _is_project(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, MANIFEST))
+    return os.path.isfile(os.path.join(path, LAYOUT.manifest))
 
 
 def check_target(out_dir: str, force: bool = False):
@@ -77,9 +73,10 @@ def check_target(out_dir: str, force: bool = False):
         except OSError as e:
             raise _os_error(out_dir, "list the output directory", e) from None
         if entries:
-            raise EquihlsError(f"-o {out_dir}: directory is not an equihls project (no {MANIFEST}) and is not empty "
-                               f"({len(entries)} entries, e.g. '{entries[0]}'); refusing to write into it. Choose "
-                               f"another -o, or pass --force to write the project into it (its other files are kept)")
+            raise EquihlsError(f"-o {out_dir}: directory is not an equihls project (no {LAYOUT.manifest}) and is not "
+                               f"empty ({len(entries)} entries, e.g. '{entries[0]}'); refusing to write into it. "
+                               f"Choose another -o, or pass --force to write the project into it (its other files "
+                               f"are kept)")
 
 
 class Output:
@@ -130,7 +127,7 @@ class Output:
         staging = LAYOUT.partial(self.real, os.getpid())
         try:
             os.makedirs(staging)
-            with open(os.path.join(staging, STAGING_MARKER), "w") as f:
+            with open(os.path.join(staging, LAYOUT.staging_marker), "w") as f:
                 f.write("partial\n")
         except OSError as e:
             raise _os_error(staging, "create the staging directory", e) from None
@@ -140,7 +137,7 @@ class Output:
         """Replace DIR by the passed project in staging: atomic exchange (or a recoverable rename pair),
         then dispose of the previous tree. Raises EquihlsError if DIR became unreplaceable meanwhile."""
         check_target(self.path, self.force)
-        os.unlink(os.path.join(staging, STAGING_MARKER))
+        os.unlink(os.path.join(staging, LAYOUT.staging_marker))
         rejected = LAYOUT.rejected(self.real)
         if os.path.isdir(rejected) and _is_staging(rejected):
             shutil.rmtree(rejected)             # an earlier failed attempt: superseded
@@ -150,11 +147,11 @@ class Output:
         kind = "project" if _is_project(self.real) else "foreign"
         old = LAYOUT.old(self.real, os.getpid())
         if _exchange(staging, self.real):
-            _write(os.path.join(staging, OLD_MARKER), kind)     # staging now holds the old tree
+            _write(os.path.join(staging, LAYOUT.old_marker), kind)     # staging now holds the old tree
             os.rename(staging, old)
         else:   # no RENAME_EXCHANGE: a kill between these two renames is undone by recover()
             os.rename(self.real, old)
-            _write(os.path.join(old, OLD_MARKER), kind)
+            _write(os.path.join(old, LAYOUT.old_marker), kind)
             os.rename(staging, self.real)
         try:
             _dispose(old, self.real, self.log)
@@ -241,7 +238,7 @@ def _exchange(a: str, b: str) -> bool:
 
 def _ours(name: str, new_entries: set) -> bool:
     """Entries equihls writes into a project (anything else in an old tree is the user's)."""
-    return name in new_entries or name.startswith(LAYOUT.prefix) or name in LATER_FILES
+    return name in new_entries or name.startswith(LAYOUT.prefix) or name in LAYOUT.later_files
 
 
 def _dispose(old: str, new: str, log=print):
@@ -251,7 +248,7 @@ def _dispose(old: str, new: str, log=print):
     moved into the new project. An old foreign (--force) directory loses nothing: entries whose
     names the project does not use move into it, and if any collided the rest stays in
     'DIR.before-equihls'."""
-    marker = os.path.join(old, OLD_MARKER)
+    marker = os.path.join(old, LAYOUT.old_marker)
     try:
         with open(marker) as f:
             kind = f.read().strip()
@@ -259,8 +256,8 @@ def _dispose(old: str, new: str, log=print):
         kind = "project" if _is_project(old) else "foreign"
     new_entries = set(os.listdir(new))
     moved, kept = [], []
-    for name in sorted(os.listdir(old), key=lambda n: n == MANIFEST):   # the manifest last
-        if name == OLD_MARKER:
+    for name in sorted(os.listdir(old), key=lambda n: n == LAYOUT.manifest):   # the manifest last
+        if name == LAYOUT.old_marker:
             continue
         src = os.path.join(old, name)
         if kind == "project" and _ours(name, new_entries):
@@ -309,7 +306,7 @@ def _leftovers(real: str) -> list[tuple[str, str]]:
 
 def _is_staging(path: str) -> bool:
     """A staging/rejected tree equihls made (carries the marker)."""
-    return os.path.isfile(os.path.join(path, STAGING_MARKER))
+    return os.path.isfile(os.path.join(path, LAYOUT.staging_marker))
 
 
 def recover(out_dir: str, log=print, locked: bool = False) -> bool:
@@ -340,13 +337,13 @@ def recover(out_dir: str, log=print, locked: bool = False) -> bool:
             os.close(fd)
     restored = False
     for kind, path in todo:
-        if kind == "partial" and os.path.isfile(os.path.join(path, STAGING_MARKER)):
+        if kind == "partial" and os.path.isfile(os.path.join(path, LAYOUT.staging_marker)):
             shutil.rmtree(path)                 # an unfinished build
         elif not os.path.lexists(real):
             if not _is_project(path):
                 continue                        # not a project: leave it alone
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(path, OLD_MARKER))
+                os.unlink(os.path.join(path, LAYOUT.old_marker))
             os.rename(path, real)
             restored = True
             log(f"equihls: restored the project {real} (a compile was killed while installing it)")
@@ -365,7 +362,7 @@ def reject(staging: str, out_dir: str, report_name: str, report: dict) -> str:
     elif os.path.lexists(dest):
         dest = f"{dest}.{os.getpid()}"      # not ours: never removed
     os.rename(staging, dest)
-    with open(os.path.join(dest, STAGING_MARKER), "w") as f:
+    with open(os.path.join(dest, LAYOUT.staging_marker), "w") as f:
         f.write("rejected\n")
     with open(os.path.join(dest, report_name), "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)

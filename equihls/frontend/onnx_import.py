@@ -21,6 +21,7 @@ from . import qonnx_quant as quant, source
 from ..errors import ModelError
 from ..ir import Graph, Node
 from ..ir.graph import DOMAIN
+from ..ir.supports import Supports, code, supports
 
 # Ops that carry no computation in inference.
 PASSTHROUGH_OPS = {"Identity", "Dropout"}
@@ -430,12 +431,21 @@ def fix_batch(st: OnnxState) -> bool:
     return changed
 
 
+@supports(Supports(("qonnx::Quant",),
+                   "QONNX `Quant(x, 2^-f, 0, b; signed, narrow, rounding_mode)` (Brevitas' QONNX export)",
+                  "Unary cast with the type fixed by the model",
+                  "= `ap_(u)fixed<b, b-f>` with `AP_SAT` (`AP_SAT_SYM` when narrow), ROUND→`AP_RND_CONV`, "
+                  "ROUND_TO_ZERO→`AP_TRN_ZERO`, FLOOR→`AP_TRN`; on constants (weights) folded to its values; a "
+                  "non-power-of-two or per-channel scale, a zero point or CEIL is refused naming the node; its "
+                  "clipping is counted as `clipped`, not as overflow; ONNX Runtime runs it rewritten into standard "
+                  "ops"))
 def quant_to_casts(st: OnnxState) -> bool:
     """QONNX Quant on run-time tensors -> Cast; their ap_fixed types go to st.quant_types."""
     st.model, st.quant_types = _quant_to_casts(st.model, st.path)
     return bool(st.quant_types)
 
 
+@supports(Supports(tuple(sorted(PASSTHROUGH_OPS)), code(sorted(PASSTHROUGH_OPS)), "removed", "inference form"))
 def drop_passthrough(st: OnnxState) -> bool:
     """Identity/Dropout removed, readers rewired."""
     n = len(st.model.graph.node)
@@ -448,6 +458,8 @@ def infer_shapes(st: OnnxState):
     st.model = _infer(st.model, st.path)
 
 
+@supports(Supports((), "all-constant subgraphs (any standard op)", "folded",
+                   "evaluated once by the ONNX reference evaluator"))
 def fold_constants(st: OnnxState) -> bool:
     """Every node computing only constants evaluated into st.consts (True when nodes went away:
     new static shapes may then fold more, so the pipeline repeats inference and folding)."""
@@ -456,6 +468,9 @@ def fold_constants(st: OnnxState) -> bool:
     return len(st.model.graph.node) < n
 
 
+@supports(Supports(("Reshape", "MatMul"), "`Reshape → MatMul(x, W) → Reshape` with W [K, H] constant, x [batch, …, K] "
+                  "(TensorFlow's tensordot: a Keras `Dense` on a rank ≥ 3 tensor, as tf2onnx writes it)", "Dense",
+                  "only when the shapes prove the flatten/unflatten round trip and nothing else reads the flat tensor"))
 def unflatten_tensordot(st: OnnxState) -> bool:
     """Reshape -> MatMul(constant) -> Reshape of TensorFlow's tensordot -> one MatMul (shapes
     inferred again when the model has a MatMul)."""

@@ -20,6 +20,11 @@ REASONS = {
     "Cast": "only casts to a float type, to bool, or of a 0/1 mask to an integer type are lowered (a cast of a "
             "real value to an integer type truncates)",
 }
+# the op table's last row (report/op_table.py)
+REFUSED = ("variable×variable `MatMul`/`Einsum` that is not a Gram matrix, `Log` outside ψ, `Exp`, "
+           "`Div` by a tensor, `BatchNormalization` in training mode, a `Cast` of real values to an integer type, "
+           "anything else (one error names every node, grouped by op); a model "
+           "that mixes events is refused by the per-event proof")
 NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
 
 

@@ -28,9 +28,12 @@ from . import lorentz as lorentz_irreps
 from .lorentz import ETA
 from .o3 import Irreps
 
-GROUPS = ("perm", "so3", "o3", "lorentz", "o13", "translation")
+GROUPS = ("perm", "perm_real", "so3", "o3", "lorentz", "o13", "translation")
+PERM_GROUPS = ("perm", "perm_real")
 GROUP_HELP = {
-    "perm": "permutations of the particles (exact)",
+    "perm": "permutations of the particles (exact), zero-padded ones included",
+    "perm_real": "permutations of each event's real particles (exact); zero-padded particles (every feature 0) "
+                 "stay in place",
     "so3": "rotations SO(3): octahedral rotations (exact) + Haar-random rotations",
     "o3": "rotations and reflections O(3): signed axis permutations (exact) + Haar-random O(3)",
     "lorentz": "proper orthochronous Lorentz group SO+(1,3): integer Lorentz words (exact) + boosts + rotations",
@@ -44,13 +47,15 @@ HALL3 = np.array([[3, 2, 2], [2, 1, 2], [2, 2, 1]], dtype=np.float64)
 
 @dataclasses.dataclass(frozen=True)
 class Element:
-    """One group element. lorentz: (4, 4); perm: (N,) int or None; shift: (4,) or None."""
+    """One group element. lorentz: (4, 4); perm: (N,) int or None; shift: (4,) or None.
+    real_only: perm acts on each event's real particles only (scoped_perms)."""
 
     label: str
     lorentz: np.ndarray
     perm: np.ndarray | None = None
     shift: np.ndarray | None = None
     exact: bool = False
+    real_only: bool = False
 
     @property
     def rotation(self) -> np.ndarray:
@@ -156,9 +161,35 @@ def integer_generators(proper: bool = True) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- sampling
 
-def random_permutation(rng, n: int) -> Element:
+def random_permutation(rng, n: int, real_only: bool = False) -> Element:
     p = rng.permutation(n)
-    return Element("perm(" + ",".join(map(str, p)) + ")", np.eye(4), p, None, True)
+    return Element("perm(" + ",".join(map(str, p)) + ")", np.eye(4), p, None, True, real_only)
+
+
+def real_particles(xs: list, axes: list) -> np.ndarray | None:
+    """[batch, N] bool: particles with a non-zero feature in some input that has a particle axis
+    (axes[k] is input k's particle axis or None); None when no input has one."""
+    real = None
+    for x, ax in zip(xs, axes):
+        if ax is None:
+            continue
+        nz = np.moveaxis(np.asarray(x) != 0, ax, 1).reshape(len(x), np.shape(x)[ax], -1).any(axis=2)
+        real = nz if real is None else real | nz
+    return real
+
+
+def scoped_perms(perm: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """[batch, N] per-event permutations: `perm` restricted to each event's real particles.
+
+    For an event with real particles at positions R (k of them), the entries of perm below k, in
+    order, are a permutation q of 0..k-1; the event's permutation sends R[i] to R[q[i]] and leaves
+    the zero-padded positions in place, wherever the padding sits."""
+    out = np.tile(np.arange(len(perm)), (len(real), 1))
+    for e, r in enumerate(np.asarray(real, dtype=bool)):
+        pos = np.flatnonzero(r)
+        q = perm[perm < len(pos)]
+        out[e, pos] = pos[q]
+    return out
 
 
 def octahedral(rng, proper: bool) -> Element:
@@ -221,11 +252,13 @@ def lines_for(group: str, n_particles: int | None, k: int, rng: np.random.Genera
               max_rapidity: float = 1.0, time_reversal: bool = False, lsb: float | None = None,
               shift_scale: float = 10.0) -> list[Line]:
     """The certificate lines of a group, each with k sampled elements (the exact octahedral lines
-    take all 24/48 elements when k exceeds them). `n_particles` is needed by perm."""
-    if group == "perm":
+    take all 24/48 elements when k exceeds them). `n_particles` is needed by perm and perm_real."""
+    if group in PERM_GROUPS:
         if not n_particles:
-            raise ValueError("group 'perm' needs inputs with a particle axis ([batch, N, ...])")
-        return [Line(group, "particle permutations", True, [random_permutation(rng, n_particles) for _ in range(k)])]
+            raise ValueError(f"group '{group}' needs inputs with a particle axis ([batch, N, ...])")
+        real = group == "perm_real"
+        return [Line(group, "permutations of real particles" if real else "particle permutations", True,
+                     [random_permutation(rng, n_particles, real) for _ in range(k)])]
     if group in ("so3", "o3"):
         proper = group == "so3"
         mats = signed_permutations(True if proper else None)
@@ -286,7 +319,7 @@ class Rep:
 
     def supports(self, group: str) -> bool:
         """Whether the group acts on this representation."""
-        if self.kind == "scalar" or group in ("perm", "translation"):
+        if self.kind == "scalar" or group in (*PERM_GROUPS, "translation"):
             return True
         if self.kind in ("lorentz", "lorentz_irrep"):
             return True
@@ -319,13 +352,19 @@ class Rep:
         return r
 
     def apply(self, x: np.ndarray, g: Element, particle_axis: int | None, shift: bool = False,
-              exact: bool = False) -> np.ndarray:
+              exact: bool = False, real: np.ndarray | None = None) -> np.ndarray:
         """g acting on x [batch, ..., dim]: permute `particle_axis` (of the batched array), apply
         the matrix on the last axis, add the translation when `shift` (positions). exact=True
-        uses the integer matrix (see integral_matrix), so lattice values map exactly."""
+        uses the integer matrix (see integral_matrix), so lattice values map exactly. real:
+        [batch, N] real-particle mask of the events, needed when g.real_only."""
         x = np.asarray(x, dtype=np.float64)
         if g.perm is not None and particle_axis is not None:
-            x = np.take(x, g.perm, axis=particle_axis)
+            if g.real_only:
+                idx = np.moveaxis(scoped_perms(g.perm, real).reshape(
+                    (len(x), -1) + (1,) * (x.ndim - 2)), 1, particle_axis)
+                x = np.take_along_axis(x, idx, axis=particle_axis)
+            else:
+                x = np.take(x, g.perm, axis=particle_axis)
         m = self.integral_matrix(g) if exact else self.matrix(g)
         if m is not None:
             if x.shape[-1] != m.shape[0]:

@@ -45,7 +45,6 @@ from ..backend.csim import check_finite
 from ..errors import EquihlsError, InputError
 from .selfcheck import float64_model, run_onnxruntime
 
-CHECK_FILE = LAYOUT.certificate
 DEFAULT_ELEMENTS = 8
 DEFAULT_TOL_LSB = 2.0
 DEFAULT_MAX_RAPIDITY = 1.0
@@ -164,7 +163,7 @@ def _refuse_trivial_action(gname: str, reps: list, inputs: list):
     """A group that moves no input (every input a scalar for a spatial group or a translation, no
     particle axis for perm) would be certified vacuously, f(x) == f(x): refuse it, naming the
     inputs and their representations. inputs: (name, per-event shape) pairs."""
-    if gname == "perm":
+    if gname in G.PERM_GROUPS:
         moved = any(_particle_axis(list(shape)) is not None for _, shape in inputs)
         why = "none has a particle axis ([batch, N, ...])"
     else:
@@ -209,6 +208,8 @@ class Context:
         self.in_axes = [_particle_axis(sh) for sh in in_shapes]
         self.out_axes = [_particle_axis(sh) if spec["output_perm"] == "equivariant" else None for sh in out_shapes]
         self.float_model = float_model
+        # real particles of each event, on the input grid: perm_real elements permute only these
+        self.real = G.real_particles([t.quantize(x) for x, t in zip(self.xs, self.in_types)], self.in_axes)
         self.progress = progress
         self.n_sim = 0
         self.t_sim = 0.0
@@ -222,10 +223,14 @@ class Context:
         return ys
 
     def act_in(self, xs, g, exact=False):
-        return [rep.apply(x, g, ax, shift=True, exact=exact) for x, rep, ax in zip(xs, self.in_reps, self.in_axes)]
+        """g on inputs of all the context's events (xs: ctx.xs or their quantisation)."""
+        return [rep.apply(x, g, ax, shift=True, exact=exact, real=self.real)
+                for x, rep, ax in zip(xs, self.in_reps, self.in_axes)]
 
-    def act_out(self, ys, g, exact=False):
-        return [rep.apply(y, g, ax, exact=exact) for y, rep, ax in zip(ys, self.out_reps, self.out_axes)]
+    def act_out(self, ys, g, exact=False, idx=None):
+        """g on outputs of the context's events, or of events `idx` of them."""
+        real = self.real if idx is None or self.real is None else self.real[idx]
+        return [rep.apply(y, g, ax, exact=exact, real=real) for y, rep, ax in zip(ys, self.out_reps, self.out_axes)]
 
     def integral(self, g) -> bool:
         """Whether every input and output representation matrix of g is an integer matrix."""
@@ -302,13 +307,13 @@ def _continuous_line(ctx: Context, line: G.Line, y0: list, f0: list | None, f0q:
             continue
         xg = [x[idx] for x in xg]
         y1 = ctx.sim(xg)
-        d = ctx.lsb_diff(y1, ctx.act_out([y[idx] for y in y0], g))
+        d = ctx.lsb_diff(y1, ctx.act_out([y[idx] for y in y0], g, idx=idx))
         fixed.append(d)
         if ctx.float_model is not None:
             fq = ctx.float_model([t.quantize(x) for x, t in zip(xg, ctx.in_types)])
-            floor_q.append(ctx.lsb_diff(fq, ctx.act_out([f[idx] for f in f0q], g)))
+            floor_q.append(ctx.lsb_diff(fq, ctx.act_out([f[idx] for f in f0q], g, idx=idx)))
             fg = ctx.float_model(xg)
-            floor.append(ctx.lsb_diff(fg, ctx.act_out([f[idx] for f in f0], g)))
+            floor.append(ctx.lsb_diff(fg, ctx.act_out([f[idx] for f in f0], g, idx=idx)))
     rep = {"group": line.group, "line": line.name, "kind": "continuous", "elements": len(line.elements),
            "pairs": int(sum(len(d) for d in fixed)), "skipped_input_overflow": skipped}
     if not fixed:
@@ -386,7 +391,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
     lines = []
     for gname in spec["groups"]:
         lines += G.lines_for(gname, n_part, n_elements, rng, max_rapidity, time_reversal, lsb=in_lsb)
-    runner, fdtype = float64_runner(os.path.join(project.dir, SOURCE_MODEL),
+    runner, fdtype = float64_runner(os.path.join(project.dir, LAYOUT.source_model),
                                     [(i["onnx_name"], i["shape"]) for i in project.inputs])
     total = n * (2 + sum(len(l.elements) for l in lines))
     prog = Progress(total, "equihls check", progress)
@@ -475,8 +480,6 @@ def summarize(lines: list, groups: list) -> tuple[dict, str]:
     return by_group, FAIL if FAIL in vs else NOT_CHECKED if NOT_CHECKED in vs else PASS
 
 
-SOURCE_MODEL = LAYOUT.source_model
-SAMPLES_FILE = LAYOUT.samples
 
 
 def load_events(project, xs: list | None) -> list:
@@ -484,9 +487,9 @@ def load_events(project, xs: list | None) -> list:
     if xs is not None:
         out = [np.asarray(x, dtype=np.float64) for x in xs]
     else:
-        path = os.path.join(project.dir, SAMPLES_FILE)
+        path = os.path.join(project.dir, LAYOUT.samples)
         if not os.path.exists(path):
-            raise EquihlsError(f"{project.dir}: no stored samples ({SAMPLES_FILE}); pass --input X.npz")
+            raise EquihlsError(f"{project.dir}: no stored samples ({LAYOUT.samples}); pass --input X.npz")
         data = np.load(path)
         out = [data[i["onnx_name"]].astype(np.float64) for i in project.inputs]
     for x, i in zip(out, project.inputs):

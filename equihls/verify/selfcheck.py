@@ -30,14 +30,25 @@ FLOAT32_ULPS = 8  # per node, of the sum of |terms|: ONNX Runtime computes in fl
 DEFAULT_FIDELITY_RMS = 0.05   # max RMS(C-sim - float) / spread of each output over the samples
 
 
-def sample_inputs(g, prec, n: int, seed: int) -> dict:
+def sample_inputs(g, prec, n: int, seed: int, padded: bool = False) -> dict:
     """n random events per input [n, *shape], uniform over the input type's range and not on its
-    grid (the port quantises them, so the self-check sees what the input type costs too)."""
+    grid (the port quantises them, so the self-check sees what the input type costs too).
+
+    padded: events are zero-padded like real particle data: each event keeps a random number
+    1..N of real particles and every input with a particle axis ([n, N, ...]) is 0 on the rest
+    (the same trailing particles in all of them), so masks and masked means are exercised."""
     rng = np.random.default_rng(seed)
     out = {}
     for name in g.inputs:
         t = prec.types[name]
         out[name] = rng.uniform(t.min, t.max, size=(n, *g.shapes[name][1:]))
+    n_part = {g.shapes[i][1] for i in g.inputs if len(g.shapes[i]) >= 3}
+    if padded and len(n_part) == 1:
+        N = n_part.pop()
+        keep = np.arange(N)[None, :] < rng.integers(1, N + 1, size=n)[:, None]     # [n, N]
+        for name in g.inputs:
+            if len(g.shapes[name]) >= 3:
+                out[name] = out[name] * keep.reshape(n, N, *([1] * (len(g.shapes[name]) - 2)))
     return out
 
 

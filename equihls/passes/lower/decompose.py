@@ -25,6 +25,7 @@ import numpy as np
 
 from ...errors import UnsupportedNodeError
 from ...ir import Node
+from ...ir.supports import Supports, supports
 from ..common import const, int_list, norm_axes
 from .exact import identity_route
 
@@ -311,6 +312,29 @@ RULES = {"Pow": _pow, "Clip": _clip, "Max": _variadic, "Min": _variadic, "Mean":
          "ReduceL1": _reduce, "ReduceL2": _reduce, "ReduceSumSquare": _reduce, "ReduceLogSumExp": _reduce}
 
 
+@supports(
+    Supports(("Pow",), "`Pow(x, n)`, n constant", "Eltwise mul (by squaring)",
+             "n integer ≥ 2 exact; n ≤ −1: `Reciprocal` of the product, n = ±½: `Sqrt`, left to the table "
+             "lowering; other n left"),
+    Supports(("Clip", "Max", "Min", "Mean"), "`Clip` (constant bounds, attribute or input form), variadic "
+             "`Max`/`Min`, `Mean`", "Eltwise max/min (Unary relu for [0, ∞)), Sum × 1/n", "saturating, exact"),
+    Supports(("LeakyRelu", "PRelu"), "`LeakyRelu`, `PRelu`",
+             "Eltwise max(x, a·x) (0 ≤ a ≤ 1), min (a > 1), else relu(x) + a·min(x, 0)", "exact but for a·x"),
+    Supports(("HardSigmoid", "HardSwish"), "`HardSigmoid`, `HardSwish`", "Eltwise mul/add/min/max",
+             "max(0, min(1, αx+β)) (× x)"),
+    Supports(("BatchNormalization",), "`BatchNormalization` (inference form)",
+             "folded into the Dense writing its input, else Eltwise ×s + t per channel",
+             "constant statistics; training mode refused"),
+    Supports(("InstanceNormalization", "LayerNormalization"), "`InstanceNormalization`, `LayerNormalization`",
+             "ReduceSum / Eltwise for the mean and centred square mean",
+             "`Sqrt`, `Reciprocal` of var + ε left to the table lowering"),
+    Supports(("Softmax", "LogSoftmax"), "`Softmax`, `LogSoftmax` (opset < 13: over all axes from `axis`)",
+             "x − ReduceMax(x), then ReduceSum and Eltwise",
+             "max-subtraction exact; `Exp`, `Reciprocal` / `Log` left to the table lowering"),
+    Supports(("ReduceL1", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp"),
+             "`ReduceL1`, `ReduceSumSquare`, `ReduceL2`, `ReduceLogSumExp`",
+             "ReduceSum of Unary abs / of x·x, max-shifted log-sum-exp",
+             "L1 and sum of squares exact; `Sqrt`, `Exp`, `Log` left to the table lowering"))
 def decompose(g) -> bool:
     """Rewrite the composite ops of RULES into standard ops lowered by the other passes (module doc)."""
     changed = False

@@ -16,6 +16,7 @@ import numpy as np
 from onnx import TensorProto
 
 from ...blocks.select import broadcast_tables3
+from ...ir.supports import Supports, code, supports
 from ..common import const, eq_node, int_list, norm_axes
 from .ops import eltwise_node
 
@@ -92,6 +93,15 @@ def _lower(g, node):
     return None
 
 
+@supports(Supports(("Abs", "Sign"), "`Abs`, `Sign` (outside ψ too)", "Unary abs / sign",
+                   "exact: abs +1 integer bit, sign −1/0/1 without fractional bits"),
+          Supports((*COMPARE, "Not"), code((*COMPARE, "Not")) + " (a tensor or a constant operand), `Cast` to bool",
+                   "Eltwise gt/ge/lt/le/eq/ne", "exact 0/1 masks"),
+          Supports(("Cast",), "`Cast` to a float type, or of a 0/1 mask to an integer type", "Route (a copy)",
+                   "exact; a cast of real values to an integer type (truncation) is refused"),
+          Supports(("Where",), "`Where(cond, a, b)`", "Select", "exact; any operand may be constant"),
+          Supports(("ReduceMax", "ReduceMin"), "`ReduceMax`, `ReduceMin` (constant axes, attribute or input)",
+                   "ReduceMax / ReduceMin", "exact, no bit growth"))
 def lower_exact(g) -> bool:
     """Abs/Sign, comparisons, Not, Where, ReduceMax/ReduceMin and mask/float Casts -> exact blocks
     (see module doc)."""

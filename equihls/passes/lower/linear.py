@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common import const, eq_node
+from ...ir.supports import Supports, supports
 
 
 def _dense(g, node, x, w, b=None):
@@ -22,6 +23,7 @@ def _last_axis_bias(c: np.ndarray, cout: int) -> bool:
     return c.ndim == 0 or (all(d == 1 for d in c.shape[:-1]) and c.shape[-1] in (1, cout))
 
 
+@supports(Supports(("Gemm",), "`Gemm` (transA = 0)", "Dense", "y = x·W (+ bias): exact accumulator, one rounding"))
 def lower_gemm(g) -> bool:
     """Gemm(A, B const, C const) -> Dense(A, alpha * B', beta * C)."""
     changed = False
@@ -43,6 +45,8 @@ def lower_gemm(g) -> bool:
     return changed
 
 
+@supports(Supports(("MatMul",), "`MatMul(x, W)` with W constant, then `+ bias`", "Dense",
+                  "linear map on the last axis of any-rank tensors; zero weights skipped"))
 def lower_matmul_const(g) -> bool:
     """MatMul(x, W) with constant 2-D W -> Dense on the last axis of x."""
     changed = False
@@ -56,6 +60,7 @@ def lower_matmul_const(g) -> bool:
     return changed
 
 
+@supports()
 def fuse_bias_into_dense(g) -> bool:
     """Add(Dense(x), c) with c constant along the last axis only -> Dense with bias += c."""
     changed = False

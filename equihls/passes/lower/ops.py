@@ -14,6 +14,7 @@ from ...frontend.onnx_import import _eval_node
 from ...ir.fixedpoint import is_pow2
 from ...ir.graph import OPSET
 from ..common import const, eq_node, int_list, norm_axes
+from ...ir.supports import Supports, code, supports
 
 UNARY = {"Relu": ("Unary", {"op": "relu"}), "Neg": ("Unary", {"op": "neg"}),
          "Sigmoid": ("LUT", {"func": "sigmoid"}), "Tanh": ("LUT", {"func": "tanh"})}
@@ -51,6 +52,11 @@ def elide_identity_routes(g) -> bool:
     return changed
 
 
+@supports(Supports(tuple(k for k, (b, _) in UNARY.items() if b == "Unary"),
+                  code(k for k, (b, _) in UNARY.items() if b == "Unary"), "Unary", "exact"),
+         Supports(tuple(k for k, (b, _) in UNARY.items() if b == "LUT"),
+                  code(k for k, (b, _) in UNARY.items() if b == "LUT"), "LUT",
+                  "uniform table on [-8,8) / [-4,4), saturating; error computed exactly"))
 def lower_unary(g) -> bool:
     """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; a QONNX Quant (a Cast with fixed_type, see
     frontend) -> Unary cast whose output type is fixed by the model."""
@@ -68,6 +74,9 @@ def lower_unary(g) -> bool:
     return changed
 
 
+@supports(Supports((*BINARY, "Sum", "Div"), code((*BINARY, "Sum")) + " (broadcasting), `Div` by a constant",
+                   "Eltwise",
+                  "one side may be constant; ×2^k is exact; add/sub/max/min exact, mul rounds once"))
 def lower_elementwise(g) -> bool:
     """Add/Sub/Mul/Max/Min (with broadcasting; one side may be constant) and Div by a constant."""
     changed = False
@@ -103,6 +112,9 @@ def lower_elementwise(g) -> bool:
     return changed
 
 
+@supports(Supports(("ReduceSum", "ReduceMean"), "`ReduceSum`, `ReduceMean` (constant axes)",
+                   "ReduceSum (+ Eltwise ×1/n)",
+                  "exact sum pooling"))
 def lower_reductions(g) -> bool:
     """ReduceSum / ReduceMean over constant axes -> ReduceSum (+ Mul by 1/n)."""
     changed = False
@@ -135,6 +147,8 @@ def lower_reductions(g) -> bool:
     return changed
 
 
+@supports(Supports(tuple(sorted(ROUTING)), code(sorted(ROUTING)), "Route / Concat2",
+                  "constant index tables computed by running the op on element indices"))
 def lower_routing(g) -> bool:
     """Pure data-movement ops -> Route (one data input) or a chain of Concat2 (several)."""
     changed = False

@@ -16,6 +16,7 @@ import numpy as np
 from ...errors import ModelError
 from ...ir.graph import DOMAIN
 from ..common import const, eq_node, int_list, norm_axes, producer_op
+from ...ir.supports import Supports, supports
 
 
 def _last_axis_vector(c, d):
@@ -160,6 +161,18 @@ def _match_reducesum(g, node):
     return hit, keep
 
 
+@supports(
+    Supports(("Einsum",), "`Einsum(\"bid,d,bjd->bij\", x, η, x)`, `Einsum(\"bid,bjd->bij\", x·η, x)`",
+             "ScalarProducts",
+             "η constant diagonal ±1 (or none = Euclidean); both operands the same tensor"),
+    Supports(("MatMul", "Transpose"), "`MatMul(x·η, Transpose(x, [0,2,1]))` (also `MatMul(x, diag(η))`)",
+             "ScalarProducts",
+             "same checks"),
+    Supports(("ReduceSum", "Unsqueeze", "Mul"), "`ReduceSum(Unsqueeze(x,2)·η·Unsqueeze(x,1), axes=[-1])`",
+             "ScalarProducts",
+             "any order of the Mul tree; keepdims"),
+    Supports(("equihls::ScalarProducts",), "`equihls::ScalarProducts(x, metric=[…])`", "ScalarProducts",
+             "custom node with a FunctionProto body, emitted by `equihls.ops.torch_ops`"))
 def recognize_scalar_products(g) -> bool:
     """Rewrite every recognised Gram-matrix form into an equihls ScalarProducts node."""
     changed = False
@@ -203,6 +216,8 @@ def _is_one(c):
     return c is not None and np.all(np.asarray(c) == 1.0)
 
 
+@supports(Supports(("Mul", "Sign", "Log", "Add", "Abs"), "`Mul(Sign(g), Log(Add(Abs(g), 1)))`", "LUT psi",
+                  "ψ(x)=sgn(x)·log(1+\\|x\\|), log-indexed table, error computed exactly"))
 def recognize_psi(g) -> bool:
     """Rewrite Mul(Sign(g), Log(Add(Abs(g), 1))) (any operand order) into LUT(func='psi')."""
     changed = False

@@ -18,6 +18,7 @@ from ...symmetry.groups import boost, embed_o3, random_direction, random_rotatio
 from ...symmetry.lorentz import REAL_REPS, rep_dim, rep_matrix
 from ...symmetry.o3 import Irreps
 from ..common import const, eq_node
+from ...ir.supports import Supports, supports
 
 # Relative tolerance of the intertwiner check: ONNX stores C in float32 (relative rounding
 # ~6e-8 per entry), which the group action amplifies by at most a few units for the elements used.
@@ -222,6 +223,15 @@ def _tensor_product_cg(g, node):
     return c
 
 
+@supports(
+    Supports(("equihls::TensorProduct",), "`equihls::TensorProduct(a, b, cg=C, irreps_in1, irreps_in2, irreps_out)`",
+             "Bilinear",
+             "custom node from `equihls.ops.torch_ops.tensor_product`; C must intertwine the declared irreps (else an "
+             "error naming the node)"),
+    Supports(("Einsum",), "`Einsum(\"<p>i,<p>j,ijk-><p>k\", a, b, C)` (C constant rank 3, any operand position, any "
+             "common prefix incl. `...`)", "Bilinear",
+             "irreps inferred (single O(3) irreps, real Lorentz forms) and recorded; no fit: lowered with a warning "
+             "that no symmetry is certified"))
 def recognize_tensor_products(g) -> bool:
     """Rewrite equihls::TensorProduct nodes and bilinear Einsums into Bilinear nodes.
 
