@@ -101,7 +101,7 @@ def test_registry_refuses_a_second_block_for_one_op():
 
 
 def test_registry_holds_every_shipped_block_once():
-    assert list(BLOCKS) == ["ScalarProducts", "Dense", "Eltwise", "Route", "Concat2", "ReduceSum", "Unary", "LUT",
-                            "Bilinear"]
+    assert list(BLOCKS) == ["ScalarProducts", "Dense", "Eltwise", "Route", "Concat2", "ReduceSum", "ReduceMax",
+                            "ReduceMin", "Unary", "LUT", "Bilinear", "Select"]
     assert {op for op, b in BLOCKS.items() if b.per_element} == {"LUT", "Unary"}
     assert {op for op, b in BLOCKS.items() if b.commutes_with_scale} == {"Route", "ReduceSum"}

@@ -8,7 +8,21 @@ import numpy as np
 from .base import Block, align, as_dtype, cpp_table, operand_range, size
 from .cost import DELAY_DSP_NS, DELAY_LUT_NS, BlockCost, add_delay, const_products, dsp_slices, width_of
 
-OPS = ("add", "sub", "mul", "max", "min")
+OPS = ("add", "sub", "mul", "max", "min", "gt", "ge", "lt", "le", "eq", "ne")   # index = the header's eltwise_op
+COMPARE = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal, "eq": np.equal,
+           "ne": np.not_equal}
+
+
+def mask_error(g, t: str, e):
+    """The error bound of tensor t, sharpened where t is a 0/1 mask (a comparison's output, routed or
+    not): the float model's value is 0 or 1 as well, so an error bound below 1/2 (float32
+    allowances) proves the two equal, and a larger one means at most 1."""
+    p = g.producer(t)
+    while p is not None and p.is_equihls and p.op == "Route":
+        p = g.producer(p.inputs[0])
+    if p is not None and p.is_equihls and p.op == "Eltwise" and p.attrs.get("op") in COMPARE:
+        return np.where(np.asarray(e) < 0.5, 0.0, 1.0)
+    return e
 
 
 def broadcast_tables(shape_a, shape_b, out_shape) -> tuple[np.ndarray, np.ndarray]:
@@ -25,6 +39,7 @@ def broadcast_tables(shape_a, shape_b, out_shape) -> tuple[np.ndarray, np.ndarra
 
 class Eltwise(Block):
     """out = a (op) b, op in add/sub/mul/max/min; a or b may be a constant. Exact but for mul.
+    Comparisons gt/ge/lt/le/eq/ne give 1 or 0 (exact, no fractional bits).
 
     attrs: op, pow2 (constant operand is ±2^k: exact shift), ia/ib (broadcast_tables)."""
 
@@ -52,6 +67,8 @@ class Eltwise(Block):
     def acc_range(self, g, node, types, qconst):
         (alo, ahi, fa), (blo, bhi, fb) = (operand_range(g, t, types, qconst) for t in node.inputs)
         op = node.attrs["op"]
+        if op in COMPARE:
+            return 0, 1, 0
         if op == "mul":
             p = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]
             m = self._const_shift(g, node, types, qconst)
@@ -78,6 +95,10 @@ class Eltwise(Block):
         op = node.attrs["op"]
         if op == "mul":
             return (a * b) >> (ta.frac + tb.frac - acc_frac)   # exact: those bits are zero
+        if op in COMPARE:
+            f = max(ta.frac, tb.frac)
+            r = COMPARE[op](align(a, ta.frac, f), align(b, tb.frac, f)).astype(np.int64)
+            return np.broadcast_to(r, (max(a.shape[0], b.shape[0]), r.shape[1]))
         a, b = align(a, ta.frac, acc_frac), align(b, tb.frac, acc_frac)
         if op == "add":
             r = a + b
@@ -97,6 +118,8 @@ class Eltwise(Block):
             return ea + eb
         if op == "mul":
             return mags[a] * eb + (mags[b] + eb) * ea
+        if op in COMPARE:
+            return 0.0 if ea == eb == 0 else 1.0   # an input error may flip the outcome
         return max(ea, eb)
 
     def error_elem(self, g, node, E, V, types, qconst, consts):
@@ -109,6 +132,12 @@ class Eltwise(Block):
             return ea + eb, va + vb
         if op == "mul":
             return va * eb + (vb + eb) * ea, va * vb
+        if op in COMPARE:
+            # the float operands are within ea + eb of the fixed ones: a difference larger than
+            # that (or no error at all) decides the comparison the same way
+            ea, eb = mask_error(g, a, ea), mask_error(g, b, eb)
+            d, e = np.abs(V[a][:, ia] - V[b][:, ib]), ea + eb
+            return np.where((d > e) | (e == 0), 0.0, 1.0), 0 * d
         return np.maximum(ea, eb), np.maximum(va, vb)
 
     def cpp_config(self, g, node, ctx):
@@ -131,6 +160,10 @@ class Eltwise(Block):
         if op in ("add", "sub"):
             c.adders.append((n, acc))
             c.ops = [add_delay(acc)]
+        elif op in COMPARE:   # one subtraction's carry chain (eq/ne: an XOR/AND tree) per element
+            w = max(width_of(prec, a), width_of(prec, b))
+            c.lut_other += w * n
+            c.ops = [add_delay(w)]
         elif op in ("max", "min"):
             c.lut_other += 2 * acc * n
             c.ops = [add_delay(acc), DELAY_LUT_NS]

@@ -561,8 +561,10 @@ def check_tensor_shapes(st: OnnxState):
 def to_graph(st: OnnxState) -> Graph:
     """The IR Graph of an imported state (float constants as float64)."""
     consts = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v) for k, v in st.consts.items()}
-    return Graph(st.nodes, st.ir_shapes, consts, _runtime_inputs(st), [o.name for o in st.model.graph.output],
-                 name=st.model.graph.name or "model")
+    g = Graph(st.nodes, st.ir_shapes, consts, _runtime_inputs(st), [o.name for o in st.model.graph.output],
+              name=st.model.graph.name or "model")
+    g.opset = next((int(o.version) for o in st.model.opset_import if o.domain in ("", "ai.onnx")), g.opset)
+    return g
 
 
 @contextlib.contextmanager

@@ -99,6 +99,8 @@ class Graph:
         inputs / outputs: graph input / output tensor names.
         pass_log: names of the frontend passes that changed the model this graph came from
             (set by the frontend; passes.run_all starts its log with them).
+        opset: the model's default-domain opset (set by the frontend; op forms differ by opset,
+            e.g. Softmax's axis before opset 13).
     """
 
     def __init__(self, nodes, shapes, consts, inputs, outputs, name="model"):
@@ -109,6 +111,7 @@ class Graph:
         self.outputs: list[str] = list(outputs)
         self.name = name
         self.pass_log: list[str] = []
+        self.opset = OPSET
         self._counter = Counter()
         self._index_cache: _Index | None = None
 

@@ -15,25 +15,17 @@ REASONS = {
     "Einsum": "equation '{equation}' is neither a scalar-product form (one tensor twice with a constant diagonal "
               "±1 metric) nor a bilinear form '<p>i,<p>j,ijk-><p>k' with a constant rank-3 coefficient tensor",
     "Log": "Log is supported only inside the psi pattern sgn(x)*log(1+|x|)",
-    "Sign": "Sign is supported only inside the psi pattern sgn(x)*log(1+|x|)",
-    "Abs": "Abs is supported only inside the psi pattern sgn(x)*log(1+|x|)",
+    "BatchNormalization": "only the inference form with constant scale, bias, mean and variance is lowered "
+                          "(training mode uses the statistics of the batch)",
+    "Cast": "only casts to a float type, to bool, or of a 0/1 mask to an integer type are lowered (a cast of a "
+            "real value to an integer type truncates)",
 }
 # the op table's last row (report/op_table.py)
-REFUSED = ("variable×variable `MatMul`/`Einsum` that is not a Gram matrix, `Log`/`Sign`/`Abs` outside ψ, `Exp`, "
-           "`Softmax`, `Div` by a tensor, anything else (one error names every node, grouped by op); a model "
+REFUSED = ("variable×variable `MatMul`/`Einsum` that is not a Gram matrix, `Log` outside ψ, `Exp`, "
+           "`Div` by a tensor, `BatchNormalization` in training mode, a `Cast` of real values to an integer type, "
+           "anything else (one error names every node, grouped by op); a model "
            "that mixes events is refused by the per-event proof")
 NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
-
-
-def _scalar(g, node, attr: str, index: int):
-    """A scalar parameter given as attribute (old opsets) or constant input (new opsets): its value,
-    None when absent, 'dynamic' when computed at run time."""
-    if attr in node.attrs:
-        return float(node.attrs[attr])
-    if len(node.inputs) > index and node.inputs[index]:
-        c = const(g, node.inputs[index])
-        return "dynamic" if c is None or np.size(c) != 1 else float(np.asarray(c).reshape(-1)[0])
-    return None
 
 
 def _is_one_plus(g, t: str) -> bool:
@@ -47,24 +39,12 @@ def _is_one_plus(g, t: str) -> bool:
 
 def _hint(g, node) -> str | None:
     """A rewrite this compiler does lower, for the forms where one is known (only true ones)."""
-    if node.op == "Clip":
-        lo, hi = _scalar(g, node, "min", 1), _scalar(g, node, "max", 2)
-        if lo == 0 and hi is None:
-            return "write relu (torch.relu / clamp(min=0) is exported as Clip)"
-        if "dynamic" not in (lo, hi) and (lo, hi) != (None, None):
-            return "write max(x, lo) / min(x, hi) with constants (torch.maximum/minimum: Max/Min are lowered)"
     if node.op == "Log" and _is_one_plus(g, node.inputs[0]):
         return "log1p: only the psi pattern sgn(x)*log(1+|x|) is lowered (for x >= 0 it equals log(1+x))"
     if node.op in ("Exp", "Softmax"):
         return NO_TABLE
     if node.op == "Div":
         return "only division by a constant is lowered"
-    if node.op == "Pow":
-        e = const(g, node.inputs[1]) if len(node.inputs) > 1 else None
-        if e is not None and np.size(e) == 1 and float(np.ravel(e)[0]).is_integer() and np.ravel(e)[0] >= 2:
-            return "write the power as a product x*x*... (Mul of runtime tensors is lowered exactly)"
-    if node.op == "LeakyRelu" and 0 <= node.attrs.get("alpha", 0.01) <= 1:
-        return "write max(x, alpha*x) (torch.maximum: Max and Mul by a constant are lowered)"
     return None
 
 
