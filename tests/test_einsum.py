@@ -1,0 +1,114 @@
+"""General Einsum lowering (passes/lower/einsum.py): each equation form is lowered to blocks and
+the numpy twin of the result, at a wide fixed-point type, matches ONNX Runtime; forms it cannot
+lower are refused naming the node, the equation and the reason."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from equihls.blocks import twin
+from equihls.errors import UnsupportedNodeError
+from equihls.ir.fixedpoint import FixedType
+from equihls.passes import pipeline
+from equihls.precision.infer import infer
+
+from tests.fidelity import onnxruntime_float
+
+WIDE = FixedType.parse("ap_fixed<24,8,AP_RND>")
+
+
+def _model(path, eq, runtime: dict, consts: dict, out_shape):
+    """Einsum(eq) over runtime inputs {name: shape} and constants {name: array}, in that operand order
+    given by the keys of runtime then consts (first dims of runtime shapes are the batch)."""
+    names = list(runtime) + list(consts)
+    node = helper.make_node("Einsum", names, ["y"], name="es", equation=eq)
+    graph = helper.make_graph(
+        [node], "m", [helper.make_tensor_value_info(k, TensorProto.FLOAT, ["batch", *s[1:]])
+                          for k, s in runtime.items()],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", *out_shape[1:]])],
+        initializer=[numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _lowered(path):
+    g, _ = pipeline.load(path)
+    log = pipeline.run_ir(g, [])
+    return g, log
+
+
+def _compare(path, runtime):
+    g, log = _lowered(path)
+    assert "lower_einsum" in log
+    assert all(n.is_equihls for n in g.nodes)
+    prec = infer(g, {t: WIDE for t in g.inputs}, WIDE)
+    rng = np.random.default_rng(0)
+    xs = {k: rng.uniform(-2, 2, size=(8, *s[1:])).round(3) for k, s in runtime.items()}
+    ref = onnxruntime_float(path, xs)
+    got = twin.predict(g, prec, xs)
+    for o in g.outputs:
+        # within the compiler's own a-priori error bound (weights quantised; runtime products exact)
+        np.testing.assert_allclose(got[o].reshape(ref[o].shape), ref[o], atol=prec.errs[o] + 1e-5, rtol=1e-6)
+    return g
+
+
+RNG = np.random.default_rng(7)
+CASES = {
+    # eq: (runtime {name: shape with batch 1}, constants, output shape)
+    "ij,jk->ik const": ("ij,jk->ik", {"x": (1, 4)}, {"W": RNG.normal(size=(4, 3))}, (1, 3)),
+    "cba,ab->ca const": ("cba,ab->ca", {"x": (1, 3, 4)}, {"W": RNG.normal(size=(4, 3))}, (1, 4)),
+    "outer edb,eca->ecdab": ("edb,eca->ecdab", {"x": (1, 2, 3), "z": (1, 4, 2)}, {}, (1, 4, 2, 2, 3)),
+    "outer cb,ca->cba": ("cb,ca->cba", {"x": (1, 3), "z": (1, 4)}, {}, (1, 3, 4)),
+    "contraction dca,dba->dcb": ("dca,dba->dcb", {"x": (1, 3, 4), "z": (1, 2, 4)}, {}, (1, 3, 2)),
+    "trace bii->b": ("bii->b", {"x": (1, 3, 3)}, {}, (1,)),
+    "diagonal bii->bi": ("bii->bi", {"x": (1, 3, 3)}, {}, (1, 3)),
+    "dot bi,bi->b": ("bi,bi->b", {"x": (1, 5), "z": (1, 5)}, {}, (1,)),
+    "dot with const bi,bi->b": ("bi,bi->b", {"x": (1, 5)}, {"c": RNG.normal(size=(1, 5))}, (1,)),
+    "ellipsis ...i,ij->...j": ("...i,ij->...j", {"x": (1, 3, 4)}, {"W": RNG.normal(size=(4, 2))}, (1, 3, 2)),
+    "transpose implicit": ("bji", {"x": (1, 2, 3)}, {}, (1, 3, 2)),
+    "three operands bui,bvj,ijk->buvk": ("bui,bvj,ijk->buvk", {"x": (1, 2, 3), "z": (1, 2, 2)},
+                                         {"C": RNG.normal(size=(3, 2, 4))}, (1, 2, 2, 4)),
+    "three runtime bi,bj,bk->bijk": ("bi,bj,bk->bijk", {"x": (1, 2), "z": (1, 3), "w": (1, 2)}, {}, (1, 2, 3, 2)),
+    "elementwise const bi,i->bi": ("bi,i->bi", {"x": (1, 4)}, {"c": RNG.normal(size=(4,))}, (1, 4)),
+    "sum over free letter bij->b": ("bij->b", {"x": (1, 3, 2)}, {}, (1,)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_einsum_form_matches_onnxruntime(tmp_path, case):
+    eq, runtime, consts, out_shape = CASES[case]
+    path = _model(tmp_path / "m.onnx", eq, runtime, consts, out_shape)
+    _compare(path, runtime)
+
+
+def test_runtime_product_is_exact_and_constant_is_a_dense_with_free_rows(tmp_path):
+    eq, runtime, consts, out_shape = CASES["ellipsis ...i,ij->...j"]
+    g = _compare(_model(tmp_path / "m.onnx", eq, runtime, consts, out_shape), runtime)
+    dense = [n for n in g.nodes if n.op == "Dense"]
+    assert len(dense) == 1 and g.shapes[dense[0].inputs[1]] == (4, 2)   # rows of x stay rows, not in W
+    eq, runtime, consts, out_shape = CASES["dot bi,bi->b"]
+    g = _compare(_model(tmp_path / "n.onnx", eq, runtime, consts, out_shape), runtime)
+    mul = [n for n in g.nodes if n.op == "Eltwise"]
+    assert len(mul) == 1 and mul[0].attrs["exact"]
+    from equihls.blocks import block_for
+    assert not block_for(mul[0]).rounds(mul[0])
+
+
+def test_more_than_three_operands_refused_naming_node_and_equation(tmp_path):
+    path = _model(tmp_path / "m.onnx", "bi,bi,bi,bi->b", {"a": (1, 2), "b": (1, 2), "c": (1, 2), "d": (1, 2)},
+                  {}, (1,))
+    with pytest.raises(UnsupportedNodeError) as e:
+        _lowered(path)
+    msg = str(e.value)
+    assert "es" in msg and "bi,bi,bi,bi->b" in msg and "4 operands" in msg
+
+
+def test_oversized_intermediate_refused_with_size(tmp_path):
+    path = _model(tmp_path / "m.onnx", "bi,bj->bij", {"x": (1, 300), "z": (1, 300)}, {}, (1, 300, 300))
+    with pytest.raises(UnsupportedNodeError) as e:
+        _lowered(path)
+    msg = str(e.value)
+    assert "bi,bj->bij" in msg and "90000" in msg and "65536" in msg
