@@ -1,0 +1,73 @@
+"""Routing-table ops with constant indices (GatherND, GatherElements, ScatterND, ScatterElements) are
+lowered to Route / Concat2 by running the op on element indices: the lowered graph's numpy twin
+matches ONNX Runtime exactly (pure data movement), and forms that are arithmetic (a scatter that
+adds) are refused naming the node."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from equihls.blocks import twin
+from equihls.errors import UnsupportedNodeError
+from equihls.ir.fixedpoint import FixedType
+from equihls.passes import pipeline
+from equihls.precision.infer import infer
+
+from tests.fidelity import onnxruntime_float
+
+T = FixedType.parse("ap_fixed<16,6,AP_RND>")
+
+
+def _model(path, node, runtime: dict, consts: dict, out_shape):
+    graph = helper.make_graph(
+        [node], "m", [helper.make_tensor_value_info(k, TensorProto.FLOAT, ["batch", *s[1:]])
+                      for k, s in runtime.items()],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", *out_shape[1:]])],
+        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+RNG = np.random.default_rng(3)
+I64 = np.int64
+CASES = {
+    "GatherND": (helper.make_node("GatherND", ["x", "idx"], ["y"], name="op", batch_dims=1),
+                 {"x": (1, 3, 4)}, {"idx": np.array([[[2, 1], [0, 3], [2, 1]]], I64)}, (1, 3)),
+    "GatherND slices": (helper.make_node("GatherND", ["x", "idx"], ["y"], name="op", batch_dims=1),
+                        {"x": (1, 3, 4)}, {"idx": np.array([[[2], [0]]], I64)}, (1, 2, 4)),
+    "GatherElements": (helper.make_node("GatherElements", ["x", "idx"], ["y"], name="op", axis=2),
+                       {"x": (1, 3, 4)}, {"idx": RNG.integers(0, 4, size=(1, 3, 5)).astype(I64)}, (1, 3, 5)),
+    "ScatterND": (helper.make_node("ScatterND", ["x", "idx", "u"], ["y"], name="op"),
+                  {"x": (1, 3, 4), "u": (1, 2, 4)}, {"idx": np.array([[[0, 2], [0, 0]]], I64)}, (1, 3, 4)),
+    "ScatterElements": (helper.make_node("ScatterElements", ["x", "idx", "u"], ["y"], name="op", axis=2),
+                        {"x": (1, 3, 4), "u": (1, 3, 2)}, {"idx": np.array([[[3, 0], [1, 2], [0, 1]]], I64)},
+                        (1, 3, 4)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_index_op_matches_onnxruntime_exactly(tmp_path, case):
+    node, runtime, consts, out_shape = CASES[case]
+    path = _model(tmp_path / "m.onnx", node, runtime, consts, out_shape)
+    g, _ = pipeline.load(path)
+    pipeline.run_ir(g, [])
+    assert {n.op for n in g.nodes} <= {"Route", "Concat2"}
+    prec = infer(g, {t: T for t in g.inputs}, T)
+    rng = np.random.default_rng(0)
+    xs = {k: rng.integers(-512, 512, size=(6, *s[1:])) / 64.0 for k, s in runtime.items()}
+    # constant indices span the batch axis, so ONNX Runtime runs one event at a time
+    ref = np.concatenate([onnxruntime_float(path, {k: v[e:e + 1] for k, v in xs.items()})["y"] for e in range(6)])
+    got = twin.predict(g, prec, xs)
+    np.testing.assert_array_equal(got["y"].reshape(ref.shape), ref)
+
+
+def test_scatter_that_adds_is_refused_naming_node(tmp_path):
+    node = helper.make_node("ScatterElements", ["x", "idx", "u"], ["y"], name="adder", axis=2, reduction="add")
+    path = _model(tmp_path / "m.onnx", node, {"x": (1, 3, 4), "u": (1, 3, 2)},
+                  {"idx": np.array([[[3, 3], [1, 2], [0, 1]]], I64)}, (1, 3, 4))
+    with pytest.raises(UnsupportedNodeError) as e:
+        pipeline.run_ir(pipeline.load(path)[0], [])
+    assert "adder" in str(e.value) and "ScatterElements" in str(e.value)
