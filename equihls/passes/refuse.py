@@ -19,8 +19,8 @@ REASONS = {
 }
 # the op table's last row (report/op_table.py)
 REFUSED = ("variable×variable `MatMul` that is not a Gram matrix, `Einsum` of more than 3 operands or over the "
-           "size caps, `Log`/`Sign`/`Abs` outside ψ, `Exp`, `Softmax`, `Div` by a tensor, anything else (one error names every node, grouped by op); a model "
-           "that mixes events is refused by the per-event proof")
+           "size caps, `Log`/`Sign`/`Abs` outside ψ, `Exp`, `Softmax`, `Div` by a tensor, anything else (one error "
+           "names every node, grouped by op); a model that mixes events is refused by the per-event proof")
 NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
 
 
