@@ -71,3 +71,18 @@ def test_scatter_that_adds_is_refused_naming_node(tmp_path):
     with pytest.raises(UnsupportedNodeError) as e:
         pipeline.run_ir(pipeline.load(path)[0], [])
     assert "adder" in str(e.value) and "ScatterElements" in str(e.value)
+
+
+@pytest.mark.parametrize("to", [TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.FLOAT])
+def test_cast_between_float_types_is_an_identity(tmp_path, to):
+    nodes = [helper.make_node("Cast", ["x"], ["c"], name="c1", to=to),
+             helper.make_node("Cast", ["c"], ["d"], name="c2", to=TensorProto.FLOAT),
+             helper.make_node("Relu", ["d"], ["y"], name="r")]
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    g, _ = pipeline.load(str(tmp_path / "m.onnx"))
+    pipeline.run_ir(g, [])
+    assert [n.op for n in g.nodes] == ["Unary"]   # the casts' routes are elided

@@ -23,6 +23,7 @@ ROUTING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "
            "Concat", "Split", "GatherND", "GatherElements", "ScatterND", "ScatterElements"}
 # data inputs of the routing ops that take more than one (the others must be constant index inputs)
 DATA_INPUTS = {"ScatterND": (0, 2), "ScatterElements": (0, 2)}
+FLOAT_TYPES = (1, 10, 11)   # TensorProto FLOAT, FLOAT16, DOUBLE: a Cast between them is an identity
 SHAPE_READERS = {"ScalarProducts"}   # blocks that take more than the size from their input's shape
 
 
@@ -58,15 +59,24 @@ def elide_identity_routes(g) -> bool:
                   code(k for k, (b, _) in UNARY.items() if b == "Unary"), "Unary", "exact"),
          Supports(tuple(k for k, (b, _) in UNARY.items() if b == "LUT"),
                   code(k for k, (b, _) in UNARY.items() if b == "LUT"), "LUT",
-                  "uniform table on [-8,8) / [-4,4), saturating; error computed exactly"))
+                  "uniform table on [-8,8) / [-4,4), saturating; error computed exactly"),
+         Supports(("Cast",), "`Cast` between float types (float, double, float16)", "Route (elided)",
+                  "identity: the fixed-point type is chosen by the compiler"))
 def lower_unary(g) -> bool:
-    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; a QONNX Quant (a Cast with fixed_type, see
+    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; Cast between float types -> identity Route; a QONNX Quant (a Cast with fixed_type, see
     frontend) -> Unary cast whose output type is fixed by the model."""
     changed = False
     for node in list(g.nodes):
         if node.domain == "" and node.op == "Cast" and "fixed_type" in node.attrs:
             g.replace(node, [eq_node("Unary", node.name, node.inputs[:1], node.outputs, op="cast",
                                      fixed_type=node.attrs["fixed_type"])])
+            changed = True
+            continue
+        if node.domain == "" and node.op == "Cast" and node.attrs.get("to") in FLOAT_TYPES \
+                and const(g, node.inputs[0]) is None:
+            # float -> float: the fixed-point type is the compiler's, so the value passes unchanged
+            src = np.arange(g.size(node.inputs[0]), dtype=np.int64)
+            g.replace(node, [eq_node("Route", node.name, node.inputs[:1], node.outputs, src=src)])
             changed = True
             continue
         if node.domain == "" and node.op in UNARY and const(g, node.inputs[0]) is None:
