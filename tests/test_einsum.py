@@ -113,3 +113,43 @@ def test_oversized_intermediate_refused_with_size(tmp_path):
         _lowered(path)
     msg = str(e.value)
     assert "bi,bj->bij" in msg and "90000" in msg and "65536" in msg
+
+
+def _two_einsum_model(path):
+    """x [B,3,4], z [B,2,4]: y = Einsum('dca,dba->dcb', x, z) (runtime contraction), then
+    Einsum('...i,ij->...j', y, W) (constant Dense with free rows)."""
+    rng = np.random.default_rng(5)
+    nodes = [helper.make_node("Einsum", ["x", "z"], ["p"], name="contract", equation="dca,dba->dcb"),
+             helper.make_node("Einsum", ["p", "W"], ["y"], name="mix", equation="...i,ij->...j")]
+    graph = helper.make_graph(
+        nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4]),
+                     helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 5])],
+        initializer=[numpy_helper.from_array(rng.normal(size=(2, 5)).astype(np.float32), "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.gxx
+def test_einsums_compile_selfcheck_and_csim_follow_onnxruntime(tmp_path):
+    """End to end: compile (self-check passes), C-sim equals the twin bit for bit and follows
+    ONNX Runtime on raw inputs by the fidelity criterion (tests/fidelity.py)."""
+    from equihls import project
+    from tests.fidelity import capture_precision, check_project, raw_inputs
+
+    path = _two_einsum_model(tmp_path / "m.onnx")
+    in_t = FixedType.parse("ap_fixed<16,4,AP_RND>")
+    xs = raw_inputs({"x": (in_t, (3, 4)), "z": (in_t, (2, 4))}, 64, seed=2)
+    np.savez(tmp_path / "s.npz", **xs)
+    out = str(tmp_path / "p")
+    with capture_precision() as seen:
+        m = project.compile_model(path, output_dir=out, input_type=in_t.cpp(), samples=str(tmp_path / "s.npz"),
+                                  log=lambda *a: None)
+    g, prec = seen[-1]
+    assert {n["op"] for n in m["nodes"]} >= {"Eltwise", "ReduceSum", "Dense"}
+    rep = check_project(out, path, g, prec, xs)["y"]
+    assert rep["twin_mismatches"] == 0
+    assert rep["fidelity"]["passed"], rep["fidelity"]

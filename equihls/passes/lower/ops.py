@@ -63,8 +63,8 @@ def elide_identity_routes(g) -> bool:
          Supports(("Cast",), "`Cast` between float types (float, double, float16)", "Route (elided)",
                   "identity: the fixed-point type is chosen by the compiler"))
 def lower_unary(g) -> bool:
-    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; Cast between float types -> identity Route; a QONNX Quant (a Cast with fixed_type, see
-    frontend) -> Unary cast whose output type is fixed by the model."""
+    """Relu, Neg -> Unary; Sigmoid, Tanh -> LUT; Cast between float types -> identity Route; a QONNX
+    Quant (a Cast with fixed_type, see frontend) -> Unary cast whose output type is fixed by the model."""
     changed = False
     for node in list(g.nodes):
         if node.domain == "" and node.op == "Cast" and "fixed_type" in node.attrs:
