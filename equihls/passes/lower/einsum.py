@@ -239,9 +239,7 @@ def refusal(g, node) -> str:
     eq = node.attrs.get("equation", "")
     try:
         _build(g, node)
-    except _Refused as e:
-        return f"Einsum '{node.name}' with equation '{eq}' is not lowered: {e}"
-    except (KeyError, ValueError, IndexError) as e:
+    except (_Refused, KeyError, ValueError, IndexError) as e:   # the latter: a malformed equation
         return f"Einsum '{node.name}' with equation '{eq}' is not lowered: {e}"
     return f"Einsum '{node.name}' with equation '{eq}' was lowerable but left (a pass order problem)"
 
@@ -258,8 +256,8 @@ def lower_einsum(g) -> bool:
             continue
         try:
             plan = _build(g, node)
-        except _Refused:
-            continue
+        except (_Refused, KeyError, ValueError, IndexError):
+            continue   # left for the refusal check, which names the node and the reason (refusal())
         plan.commit()
         changed = True
     return changed
