@@ -94,3 +94,43 @@ def test_cast_between_float_types_is_an_identity(tmp_path, to):
     g, _ = pipeline.load(str(tmp_path / "m.onnx"))
     pipeline.run_ir(g, [])
     assert [n.op for n in g.nodes] == ["Unary"]   # the casts' routes are elided
+
+
+@pytest.mark.gxx
+def test_gather_and_scatter_add_compile_and_csim_follow_onnxruntime(tmp_path):
+    """End to end, with the indices on axes after the batch (batch moved last, as exporters do):
+    y = Transpose(ScatterND_add(xt, [[0],[2],[0]], zt)), g = GatherND(xt, [[2,1],[0,3]]).
+    Compile (self-check passes); C-sim equals the twin bit for bit and ONNX Runtime exactly."""
+    from equihls import project
+    from tests.fidelity import capture_precision, check_project, raw_inputs
+
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 2, 0]),
+             helper.make_node("Transpose", ["z"], ["zt"], perm=[1, 2, 0]),
+             helper.make_node("ScatterND", ["xt", "i1", "zt"], ["s"], name="scatter", reduction="add"),
+             helper.make_node("Transpose", ["s"], ["y"], perm=[2, 0, 1]),
+             helper.make_node("GatherND", ["xt", "i2"], ["gt"], name="gather"),
+             helper.make_node("Transpose", ["gt"], ["g"], perm=[1, 0])]
+    graph = helper.make_graph(
+        nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4]),
+                     helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 4]),
+         helper.make_tensor_value_info("g", TensorProto.FLOAT, ["batch", 2])],
+        initializer=[numpy_helper.from_array(np.array([[0], [2], [0]], I64), "i1"),
+                     numpy_helper.from_array(np.array([[2, 1], [0, 3]], I64), "i2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = str(tmp_path / "m.onnx")
+    onnx.save(model, path)
+    xs = raw_inputs({"x": (T, (3, 4)), "z": (T, (3, 4))}, 32, seed=4)
+    xs = {k: T.to_float(T.from_float(v.reshape(len(v), -1))[0]).reshape(v.shape) for k, v in xs.items()}  # on grid
+    np.savez(tmp_path / "s.npz", **xs)
+    out = str(tmp_path / "p")
+    with capture_precision() as seen:
+        m = project.compile_model(path, output_dir=out, input_type=T.cpp(), samples=str(tmp_path / "s.npz"),
+                                  log=lambda *a: None)
+    g, prec = seen[-1]
+    assert "ReduceSum" in {n["op"] for n in m["nodes"]}
+    for name, rep in check_project(out, path, g, prec, xs).items():
+        assert rep["twin_mismatches"] == 0, name
+        assert rep["fidelity"]["max_abs_err"] == 0.0, (name, rep["fidelity"])   # data movement and sums: exact
