@@ -17,10 +17,10 @@ from tests.fidelity import onnxruntime_float
 WIDE = FixedType.parse("ap_fixed<24,8,AP_RND>")
 
 
-def _model(path, eq, runtime: dict, consts: dict, out_shape):
-    """Einsum(eq) over runtime inputs {name: shape} and constants {name: array}, in that operand order
-    given by the keys of runtime then consts (first dims of runtime shapes are the batch)."""
-    names = list(runtime) + list(consts)
+def _model(path, eq, runtime: dict, consts: dict, out_shape, order=None):
+    """Einsum(eq) over runtime inputs {name: shape} and constants {name: array}, operands in `order`
+    (default: runtime then constants; the first dim of runtime shapes is the batch)."""
+    names = list(order or (list(runtime) + list(consts)))
     node = helper.make_node("Einsum", names, ["y"], name="es", equation=eq)
     graph = helper.make_graph(
         [node], "m", [helper.make_tensor_value_info(k, TensorProto.FLOAT, ["batch", *s[1:]])
@@ -75,13 +75,19 @@ CASES = {
     "three runtime bi,bj,bk->bijk": ("bi,bj,bk->bijk", {"x": (1, 2), "z": (1, 3), "w": (1, 2)}, {}, (1, 2, 3, 2)),
     "elementwise const bi,i->bi": ("bi,i->bi", {"x": (1, 4)}, {"c": RNG.normal(size=(4,))}, (1, 4)),
     "sum over free letter bij->b": ("bij->b", {"x": (1, 3, 2)}, {}, (1,)),
+    "const first ij,bjk->bik": ("ij,bjk->bik", {"x": (1, 4, 3)}, {"W": RNG.normal(size=(2, 4))}, (1, 2, 3),
+                                ["W", "x"]),
+    "const middle bi,ijk,bj->bk": ("bi,ijk,bj->bk", {"x": (1, 3), "z": (1, 2)}, {"C": RNG.normal(size=(3, 2, 2))},
+                                   (1, 2), ["x", "C", "z"]),
+    "two consts bi,ij,jk->bk": ("bi,ij,jk->bk", {"x": (1, 3)}, {"A": RNG.normal(size=(3, 4)),
+                                                              "B": RNG.normal(size=(4, 2))}, (1, 2)),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_einsum_form_matches_onnxruntime(tmp_path, case):
-    eq, runtime, consts, out_shape = CASES[case]
-    path = _model(tmp_path / "m.onnx", eq, runtime, consts, out_shape)
+    eq, runtime, consts, out_shape, *order = CASES[case]
+    path = _model(tmp_path / "m.onnx", eq, runtime, consts, out_shape, *order)
     _compare(path, runtime)
 
 
