@@ -77,8 +77,8 @@ CASES = {
     "sum over free letter bij->b": ("bij->b", {"x": (1, 3, 2)}, {}, (1,)),
     "const first ij,bjk->bik": ("ij,bjk->bik", {"x": (1, 4, 3)}, {"W": RNG.normal(size=(2, 4))}, (1, 2, 3),
                                 ["W", "x"]),
-    "const middle bi,ijk,bj->bk": ("bi,ijk,bj->bk", {"x": (1, 3), "z": (1, 2)}, {"C": RNG.normal(size=(3, 2, 2))},
-                                   (1, 2), ["x", "C", "z"]),
+    "const middle bi,ijk,bj->bik": ("bi,ijk,bj->bik", {"x": (1, 3), "z": (1, 2)}, {"C": RNG.normal(size=(3, 2, 2))},
+                                   (1, 3, 2), ["x", "C", "z"]),
     "two consts bi,ij,jk->bk": ("bi,ij,jk->bk", {"x": (1, 3)}, {"A": RNG.normal(size=(3, 4)),
                                                               "B": RNG.normal(size=(4, 2))}, (1, 2)),
 }
