@@ -159,3 +159,32 @@ def test_einsums_compile_selfcheck_and_csim_follow_onnxruntime(tmp_path):
     rep = check_project(out, path, g, prec, xs)["y"]
     assert rep["twin_mismatches"] == 0
     assert rep["fidelity"]["passed"], rep["fidelity"]
+
+
+def test_outer_product_reshape_cg_matmul_is_recognised_as_bilinear(tmp_path):
+    """e3nn's chain: Einsum('bi,bj->bij') -> Reshape [-1, 9] -> MatMul with the flattened CG matrix is
+    one Bilinear (irreps inferred), and its twin follows ONNX Runtime."""
+    from equihls.symmetry.o3 import cg
+
+    w = cg(1, 1, 1).reshape(9, 3)
+    nodes = [helper.make_node("Einsum", ["x", "z"], ["o"], name="outer", equation="bi,bj->bij"),
+             helper.make_node("Reshape", ["o", "shape"], ["r"], name="flat"),
+             helper.make_node("MatMul", ["r", "W"], ["y"], name="couple")]
+    graph = helper.make_graph(
+        nodes, "m", [helper.make_tensor_value_info(k, TensorProto.FLOAT, ["batch", 3]) for k in ("x", "z")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        initializer=[numpy_helper.from_array(np.array([-1, 9], np.int64), "shape"),
+                     numpy_helper.from_array(w.astype(np.float32), "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = str(tmp_path / "m.onnx")
+    onnx.save(model, path)
+    g, _ = pipeline.load(path)
+    pipeline.run_ir(g, [])
+    assert [n.op for n in g.nodes] == ["Bilinear"] and g.nodes[0].attrs["irreps"], g.nodes
+    prec = infer(g, {t: WIDE for t in g.inputs}, WIDE)
+    rng = np.random.default_rng(1)
+    xs = {k: rng.integers(-512, 512, size=(8, 3)) / 256.0 for k in ("x", "z")}
+    ref = onnxruntime_float(path, xs)["y"]
+    assert np.abs(ref).max() > 0.1   # x and z differ: the (antisymmetric) coupling is not trivially 0
+    np.testing.assert_allclose(twin.predict(g, prec, xs)["y"].reshape(ref.shape), ref, atol=prec.errs["y"] + 1e-5)
