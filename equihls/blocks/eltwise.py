@@ -41,14 +41,15 @@ class Eltwise(Block):
     """out = a (op) b, op in add/sub/mul/max/min; a or b may be a constant. Exact but for mul.
     Comparisons gt/ge/lt/le/eq/ne give 1 or 0 (exact, no fractional bits).
 
-    attrs: op, pow2 (constant operand is ±2^k: exact shift), ia/ib (broadcast_tables)."""
+    attrs: op, pow2 (constant operand is ±2^k: exact shift), ia/ib (broadcast_tables), exact (a mul
+    whose output type holds the whole product: nothing rounds, as a contraction's terms need)."""
 
     op = "Eltwise"
     header = "equihls_eltwise.h"
 
     def rounds(self, node):
-        # a product with a constant power of two is a shift: kept exact
-        return node.attrs["op"] == "mul" and not node.attrs.get("pow2", False)
+        # a product with a constant power of two is a shift: kept exact; an `exact` product is widened
+        return node.attrs["op"] == "mul" and not node.attrs.get("pow2", False) and not node.attrs.get("exact", False)
 
     def _const_shift(self, g, node, types, qconst) -> int:
         """Trailing zero bits common to every product with a constant operand (e.g. x * 4096):

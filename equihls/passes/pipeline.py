@@ -24,7 +24,9 @@ from ..frontend import onnx_import as fe
 from ..frontend.source import read_model
 from ..ir import Graph
 from .lower.decompose import decompose
+from .lower.einsum import lower_einsum
 from .lower.exact import lower_exact
+from .lower.indices import lower_scatter_add
 from .lower.linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
 from .lower.ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
 from .manager import Group, run_group, verifying
@@ -54,7 +56,8 @@ def _ir_group(name, passes):
 # scalar products first: their Einsum forms (rank-1 metric operand) must not become Bilinear
 RECOGNITION = _ir_group("RECOGNITION", [recognize_scalar_products, recognize_tensor_products, recognize_psi])
 LOWERING = _ir_group("LOWERING", [lower_gemm, lower_matmul_const, decompose, fuse_bias_into_dense, lower_unary,
-                                  lower_elementwise, lower_reductions, lower_exact, lower_routing])
+                                  lower_elementwise, lower_reductions, lower_exact, lower_routing, lower_scatter_add,
+                                  lower_einsum])
 CLEANUP = _ir_group("CLEANUP", [elide_identity_routes, fold_cg_scales, fold_symmetric_pairs])
 REFUSAL = Group("REFUSAL", [refuse_unlowered])
 

@@ -10,10 +10,9 @@ import numpy as np
 from ..errors import UnsupportedNodeError
 from ..ir.graph import DOMAIN
 from .common import const
+from .lower.einsum import refusal as einsum_refusal
 
 REASONS = {
-    "Einsum": "equation '{equation}' is neither a scalar-product form (one tensor twice with a constant diagonal "
-              "±1 metric) nor a bilinear form '<p>i,<p>j,ijk-><p>k' with a constant rank-3 coefficient tensor",
     "Log": "Log is supported only inside the psi pattern sgn(x)*log(1+|x|)",
     "BatchNormalization": "only the inference form with constant scale, bias, mean and variance is lowered "
                           "(training mode uses the statistics of the batch)",
@@ -21,9 +20,9 @@ REASONS = {
             "real value to an integer type truncates)",
 }
 # the op table's last row (report/op_table.py)
-REFUSED = ("variable×variable `MatMul`/`Einsum` that is not a Gram matrix, `Log` outside ψ, `Exp`, "
-           "`Div` by a tensor, `BatchNormalization` in training mode, a `Cast` of real values to an integer type, "
-           "anything else (one error names every node, grouped by op); a model "
+REFUSED = ("variable×variable `MatMul` that is not a Gram matrix, `Einsum` of more than 3 operands or over the "
+           "size caps, `Log` outside ψ, `Exp`, `Div` by a tensor, `BatchNormalization` in training mode, a `Cast` "
+           "of real values to an integer type, anything else (one error names every node, grouped by op); a model "
            "that mixes events is refused by the per-event proof")
 NO_TABLE = "no table lowering yet: tables exist for sigmoid, tanh and psi only"
 
@@ -52,6 +51,8 @@ def _reason(g, node) -> str:
     """Why `node` is left, with a hint where one is known."""
     if node.op == "MatMul" and all(const(g, t) is None for t in node.inputs):
         reason = "both inputs are runtime tensors and no equihls pattern matched"
+    elif node.op == "Einsum" and not node.domain:
+        reason = einsum_refusal(g, node)
     elif node.op in REASONS:
         reason = REASONS[node.op].format(**{k: v for k, v in node.attrs.items() if isinstance(v, str)})
     elif node.domain and node.domain != DOMAIN:

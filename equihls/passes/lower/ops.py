@@ -20,7 +20,9 @@ UNARY = {"Relu": ("Unary", {"op": "relu"}), "Neg": ("Unary", {"op": "neg"}),
          "Sigmoid": ("LUT", {"func": "sigmoid"}), "Tanh": ("LUT", {"func": "tanh"})}
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Max": "max", "Min": "min"}
 ROUTING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "Expand", "Tile",
-           "Concat", "Split"}
+           "Concat", "Split", "GatherND", "GatherElements", "ScatterND", "ScatterElements"}
+# data inputs of the routing ops that take more than one (the others must be constant index inputs)
+DATA_INPUTS = {"ScatterND": (0, 2), "ScatterElements": (0, 2)}
 SHAPE_READERS = {"ScalarProducts"}   # blocks that take more than the size from their input's shape
 
 
@@ -147,7 +149,8 @@ def lower_reductions(g) -> bool:
     return changed
 
 
-@supports(Supports(tuple(sorted(ROUTING)), code(sorted(ROUTING)), "Route / Concat2",
+@supports(Supports(tuple(sorted(ROUTING)), code(sorted(ROUTING)) + " (constant indices; scatters onto a runtime "
+                   "tensor, reduction none)", "Route / Concat2",
                   "constant index tables computed by running the op on element indices"))
 def lower_routing(g) -> bool:
     """Pure data-movement ops -> Route (one data input) or a chain of Concat2 (several)."""
@@ -155,8 +158,11 @@ def lower_routing(g) -> bool:
     for node in list(g.nodes):
         if node.domain or node.op not in ROUTING:
             continue
-        data_idx = list(range(len(node.inputs))) if node.op == "Concat" else [0]
+        data_idx = list(range(len(node.inputs))) if node.op == "Concat" else list(DATA_INPUTS.get(node.op, (0,)))
+        if node.attrs.get("reduction", "none") not in ("none", b"none"):
+            continue   # a scatter that adds/multiplies is arithmetic, not data movement
         if any(not node.inputs[i] for i in data_idx) or \
+                (node.op in DATA_INPUTS and any(const(g, node.inputs[i]) is not None for i in data_idx)) or \
                 any(const(g, t) is None for k, t in enumerate(node.inputs) if k not in data_idx and t):
             continue
         sizes = [int(np.prod(g.shapes[node.inputs[i]])) for i in data_idx]

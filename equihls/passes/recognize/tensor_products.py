@@ -190,6 +190,36 @@ def _match_bilinear_einsum(g, node):
     return a, b, c
 
 
+def _match_outer_reshape_matmul(g, node):
+    """(a, b, C [Da, Db, Dk]) if node is MatMul(Reshape(Einsum('<p>i,<p>j-><p>ij', a, b)), W) with W a
+    constant [Da*Db, Dk] and the Reshape merging the last two axes (e3nn's outer product, then the
+    flattened Wigner-3j / CG matrix), each intermediate read only by the next; else None."""
+    w = const(g, node.inputs[1])
+    if w is None or np.ndim(w) != 2:
+        return None
+    rs = g.producer(node.inputs[0])
+    if rs is None or rs.domain != "" or rs.op != "Reshape" or len(g.consumers(rs.outputs[0])) != 1:
+        return None
+    es = g.producer(rs.inputs[0])
+    if es is None or es.domain != "" or es.op != "Einsum" or len(es.inputs) != 2 \
+            or len(g.consumers(es.outputs[0])) != 1 or any(const(g, t) is not None for t in es.inputs):
+        return None
+    parsed = _parse_terms(es.attrs.get("equation", ""))
+    if parsed is None:
+        return None
+    (ta, tb), out = parsed
+    if not ta or not tb or ta[:-1] != tb[:-1] or out != ta + tb[-1] or ta[-1] == tb[-1] \
+            or ta[-1] in ta[:-1] or tb[-1] in ta:
+        return None
+    a, b = es.inputs
+    sa, sb, so, sr = (tuple(g.shapes.get(t, ())) for t in (a, b, es.outputs[0], rs.outputs[0]))
+    if not sa or sa[:-1] != sb[:-1] or so != sa + sb[-1:] or sr != sa[:-1] + (sa[-1] * sb[-1],):
+        return None
+    if np.shape(w)[0] != sa[-1] * sb[-1]:
+        return None
+    return a, b, np.asarray(w, dtype=np.float64).reshape(sa[-1], sb[-1], -1)
+
+
 def _make_bilinear(g, node, a, b, c, irreps=None):
     cname = g.add_const(node.name.strip("/").replace("/", "_") + "_cg", np.asarray(c, dtype=np.float64))
     attrs = {} if irreps is None else {"irreps": irreps}
@@ -231,6 +261,10 @@ def _tensor_product_cg(g, node):
     Supports(("Einsum",), "`Einsum(\"<p>i,<p>j,ijk-><p>k\", a, b, C)` (C constant rank 3, any operand position, any "
              "common prefix incl. `...`)", "Bilinear",
              "irreps inferred (single O(3) irreps, real Lorentz forms) and recorded; no fit: lowered with a warning "
+             "that no symmetry is certified"),
+    Supports(("Einsum", "Reshape", "MatMul"), "`MatMul(Reshape(Einsum(\"<p>i,<p>j-><p>ij\", a, b)), W)` (e3nn's "
+             "outer product, then a constant [Da·Db, Dk] CG matrix)", "Bilinear",
+             "irreps inferred (single O(3) irreps, real Lorentz forms) and recorded; no fit: lowered with a warning "
              "that no symmetry is certified"))
 def recognize_tensor_products(g) -> bool:
     """Rewrite equihls::TensorProduct nodes and bilinear Einsums into Bilinear nodes.
@@ -259,4 +293,9 @@ def recognize_tensor_products(g) -> bool:
             if hit:
                 a, b, c = hit
                 changed |= _make_bilinear(g, node, a, b, c, _infer_or_warn(node, c, "Einsum"))
+        elif node.domain == "" and node.op == "MatMul":
+            hit = _match_outer_reshape_matmul(g, node)
+            if hit:
+                a, b, c = hit
+                changed |= _make_bilinear(g, node, a, b, c, _infer_or_warn(node, c, "outer product + MatMul"))
     return changed
