@@ -1,8 +1,8 @@
 """Exact lowerings of issue 14 point 3 (passes/lower/decompose.py, passes/lower/exact.py): each op,
 as a tiny ONNX graph in the forms its opsets give it, goes through the IR pipeline (recognition,
 lowering, cleanup) and the lowered graph, evaluated in float64 node by node (equihls blocks by
-their index tables, the standard Exp/Log/Sqrt/Reciprocal left for the table lowering by numpy),
-equals ONNX Runtime on the original model. Ops that lower exactly must leave no standard node."""
+their index tables, tables by their float function), equals ONNX Runtime on the original model, and
+no standard ONNX node is left."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -12,11 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 from equihls import passes
 from equihls.errors import UnsupportedNodeError
 from equihls.frontend import onnx_import as frontend
+from equihls.blocks import lut_funcs
 from equihls.passes import pipeline
 from equihls.passes.manager import run_group
 
 F = TensorProto.FLOAT
-TABLE_OPS = {"Exp", "Log", "Sqrt", "Reciprocal"}   # left for the table lowering
 RNG = np.random.default_rng(7)
 
 
@@ -59,9 +59,8 @@ def _float_eval(g, xs: dict) -> dict:
     for n in g.nodes:
         ins = [v[t] for t in n.inputs]
         a = n.attrs
-        if not n.is_equihls:
-            fn = {"Exp": np.exp, "Log": np.log, "Sqrt": np.sqrt, "Reciprocal": lambda t: 1.0 / t}[n.op]
-            r = fn(ins[0])
+        if n.op == "LUT" and a["func"] == "grid":
+            r = lut_funcs.lookup(a["fn"])(ins[0], **a["params"])
         elif n.op == "Dense":
             cin, cout = g.shapes[n.inputs[1]]
             r = (ins[0].reshape(batch, -1, cin) @ ins[1].reshape(cin, cout) + ins[2].reshape(-1)).reshape(batch, -1)
@@ -101,11 +100,12 @@ def _inputs(path, n=16, grid=None):
     return xs
 
 
-def check(path, exact=True, positive=False, grid=None, rtol=1e-5, atol=1e-5):
-    """Lower `path`, compare its float evaluation with ONNX Runtime; exact: no standard node left."""
+def check(path, positive=False, grid=None, rtol=1e-5, atol=1e-5):
+    """Lower `path` (no standard node may be left), compare its float evaluation with ONNX Runtime
+    (grid tables evaluated as their float functions)."""
     g = _lowered(path)
     left = {n.op for n in g.nodes if not n.is_equihls}
-    assert left <= (set() if exact else TABLE_OPS), (path, left)
+    assert not left, (path, left)
     xs = _inputs(path, grid=grid)
     if positive:
         xs = {k: np.abs(x) + 0.25 for k, x in xs.items()}
@@ -128,15 +128,15 @@ def test_integer_pow_is_products(tmp_path, e):
 
 @pytest.mark.parametrize("e", [-2, 0.5, -0.5])
 def test_negative_and_half_pow_leave_reciprocal_and_sqrt(tmp_path, e):
-    g = check(_model(tmp_path, [node("Pow", ["x", "e"])], [("e", np.float32(e))], name=f"pow{e}"), exact=False,
+    g = check(_model(tmp_path, [node("Pow", ["x", "e"])], [("e", np.float32(e))], name=f"pow{e}"),
               positive=True)
-    left = sorted(n.op for n in g.nodes if not n.is_equihls)
-    assert left == {-2: ["Reciprocal"], 0.5: ["Sqrt"], -0.5: ["Reciprocal", "Sqrt"]}[e]
+    tables = sorted(n.attrs["fn"] for n in g.nodes if n.op == "LUT")
+    assert tables == {-2: ["reciprocal"], 0.5: ["sqrt"], -0.5: ["reciprocal", "sqrt"]}[e]
 
 
-def test_other_pow_is_left(tmp_path):
+def test_other_pow_is_one_table(tmp_path):
     g = _lowered(_model(tmp_path, [node("Pow", ["x", "e"])], [("e", np.float32(1.5))]))
-    assert [n.op for n in g.nodes] == ["Pow"]
+    assert [(n.op, n.attrs.get("fn"), n.attrs.get("params")) for n in g.nodes] == [("LUT", "pow", {"p": 1.5})]
 
 
 @pytest.mark.parametrize("opset", [6, 11, 17])
@@ -227,7 +227,7 @@ def test_clip_with_min_above_max_is_an_error_naming_the_node(tmp_path):
 def test_instance_normalization(tmp_path):
     check(_model(tmp_path, [node("InstanceNormalization", ["x", "sc", "bi"], epsilon=1e-4)],
                  [("sc", RNG.normal(size=3)), ("bi", RNG.normal(size=3))], shapes=(("x", (3, 4, 2)),), name="in"),
-          exact=False, rtol=1e-4, atol=1e-4)
+          rtol=1e-4, atol=1e-4)  # 1/sqrt(var + eps) is a table
 
 
 @pytest.mark.parametrize("axis", [-1, 1])
@@ -235,7 +235,7 @@ def test_layer_normalization(tmp_path, axis):
     shp = (4,) if axis == -1 else (3, 4)
     check(_model(tmp_path, [node("LayerNormalization", ["x", "sc", "bi"], axis=axis)],
                  [("sc", RNG.normal(size=shp)), ("bi", RNG.normal(size=shp))], opset=17, name=f"ln{axis}"),
-          exact=False, rtol=1e-4, atol=1e-4)
+          rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
@@ -243,9 +243,9 @@ def test_layer_normalization(tmp_path, axis):
 def test_softmax(tmp_path, op, opset, axis):
     """opset < 13: softmax over all axes from `axis` on (default 1); 13+: over `axis` (default -1)."""
     attrs = {} if axis is None else {"axis": axis}
-    g = check(_model(tmp_path, [node(op, ["x"], **attrs)], opset=opset, name=f"{op}{axis}"), exact=False)
-    left = sorted(n.op for n in g.nodes if not n.is_equihls)
-    assert left == (["Exp", "Reciprocal"] if op == "Softmax" else ["Exp", "Log"])
+    g = check(_model(tmp_path, [node(op, ["x"], **attrs)], opset=opset, name=f"{op}{axis}"))
+    tables = sorted(n.attrs["fn"] for n in g.nodes if n.op == "LUT")
+    assert tables == (["exp", "reciprocal"] if op == "Softmax" else ["exp", "log"])
     assert any(n.op == "ReduceMax" for n in g.nodes)   # the exact max-subtraction
 
 
@@ -259,7 +259,7 @@ def test_reductions(tmp_path, op, opset, keepdims):
                       name=op)
     else:
         path = _model(tmp_path, [node(op, ["x"], axes=[2], keepdims=keepdims)], opset=opset, name=op)
-    check(path, exact=op in ("ReduceL1", "ReduceSumSquare", "ReduceMax", "ReduceMin"))
+    check(path)
 
 
 @pytest.mark.parametrize("op", ["Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"])

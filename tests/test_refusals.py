@@ -1,6 +1,6 @@
 """Refusals that help (issue 14, point 7): every node left unlowered is named in one error (op
 histogram, first node and reason of each op, in graph order), the CLI prints it as one line and
-writes no project, a single node keeps its message, and the hints name rewrites that lower.
+writes no project, a single node keeps its message, and the forms once refused now lower.
 IR level (frontend.load + passes.run_all) and CLI, no g++."""
 import os
 
@@ -41,29 +41,28 @@ def _refusal(path) -> UnsupportedNodeError:
 
 
 def _several(tmp_path):
-    """Relu (lowered), then Exp e1, Sin c1, Mod s1, Exp e2, summed into y."""
+    """Relu (lowered), then Cos e1, Sin c1, Mod s1, Cos e2, summed into y."""
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
-             helper.make_node("Exp", ["r"], ["a"], name="e1"),
+             helper.make_node("Cos", ["r"], ["a"], name="e1"),
              helper.make_node("Sin", ["x"], ["b"], name="c1"),
              helper.make_node("Mod", ["b", "two"], ["c"], name="s1", fmod=1),
-             helper.make_node("Exp", ["c"], ["d"], name="e2"),
+             helper.make_node("Cos", ["c"], ["d"], name="e2"),
              helper.make_node("Sum", ["a", "d"], ["y"], name="total")]
     return _save(tmp_path / "several.onnx", nodes, [("two", np.float32(2))])
 
 
 def test_several_unsupported_nodes_in_one_error(tmp_path):
     e = _refusal(_several(tmp_path))
-    assert [(u.op, u.count, u.first_node) for u in e.unsupported] == [("Exp", 2, "e1"), ("Sin", 1, "c1"),
+    assert [(u.op, u.count, u.first_node) for u in e.unsupported] == [("Cos", 2, "e1"), ("Sin", 1, "c1"),
                                                                         ("Mod", 1, "s1")], e.unsupported
-    assert e.node_name == "e1" and e.op_type == "Exp"
+    assert e.node_name == "e1" and e.op_type == "Cos"
     msg = str(e)
     assert "\n" not in msg, msg
-    assert msg.startswith("4 nodes have no equihls lowering: Exp ×2 (first 'e1': no equihls lowering for op Exp; "
-                          "no table lowering yet"), msg
-    i_exp, i_clip, i_soft = (msg.index(s) for s in ("Exp ×2 (first 'e1'", "Sin ×1 ('c1'", "Mod ×1 ('s1'"))
+    assert msg.startswith("4 nodes have no equihls lowering: Cos ×2 (first 'e1': no equihls lowering for op Cos), "), \
+        msg
+    i_exp, i_clip, i_soft = (msg.index(s) for s in ("Cos ×2 (first 'e1'", "Sin ×1 ('c1'", "Mod ×1 ('s1'"))
     assert i_exp < i_clip < i_soft, msg
     assert "'e2'" not in msg and "ok_relu" not in msg and "total" not in msg, msg
-    assert "no table lowering yet" in e.unsupported[0].reason
     assert e.unsupported[1].reason == "no equihls lowering for op Sin", e.unsupported[1]
 
 
@@ -74,7 +73,7 @@ def test_cli_prints_one_line_and_writes_no_project(tmp_path, capsys):
     assert rc == 2, cap.err
     assert "Traceback" not in cap.err + cap.out
     lines = cap.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("equihls: error: 4 nodes have no equihls lowering: Exp ×2 "
+    assert len(lines) == 1 and lines[0].startswith("equihls: error: 4 nodes have no equihls lowering: Cos ×2 "
                                                    "(first 'e1': "), cap.err
     assert "Sin ×1 ('c1': " in lines[0] and "Mod ×1 ('s1': " in lines[0], lines[0]
     assert not os.path.exists(out) and not [p for p in os.listdir(tmp_path) if p.startswith("proj")]
@@ -82,10 +81,10 @@ def test_cli_prints_one_line_and_writes_no_project(tmp_path, capsys):
 
 def test_a_single_unsupported_node_keeps_its_message(tmp_path):
     p = _save(tmp_path / "one.onnx", [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
-                                      helper.make_node("Erf", ["r"], ["y"], name="my_erf")])
+                                      helper.make_node("Sin", ["r"], ["y"], name="my_sin")])
     e = _refusal(p)
-    assert str(e) == "Erf 'my_erf': no equihls lowering for op Erf", str(e)
-    assert e.unsupported == [("Erf", 1, "my_erf", "no equihls lowering for op Erf")]
+    assert str(e) == "Sin 'my_sin': no equihls lowering for op Sin", str(e)
+    assert e.unsupported == [("Sin", 1, "my_sin", "no equihls lowering for op Sin")]
     mm = _save(tmp_path / "mm.onnx", [helper.make_node("Unsqueeze", ["x", "ax"], ["u"], name="u"),
                                       helper.make_node("Unsqueeze", ["x", "ax1"], ["v"], name="v"),
                                       helper.make_node("MatMul", ["u", "v"], ["p"], name="m3"),
@@ -110,24 +109,23 @@ def test_clip_lowers_in_both_forms(tmp_path, opset):
     _lowers(_save(tmp_path / f"clip{opset}.onnx", [node], inits, opset))
 
 
-def test_log_of_one_plus_x_hints_psi(tmp_path):
-    p = _save(tmp_path / "log1p.onnx", [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
-                                        helper.make_node("Add", ["r", "one"], ["a"], name="plus1"),
-                                        helper.make_node("Log", ["a"], ["y"], name="log1p")], [("one", np.float32(1))])
-    e = _refusal(p)
-    assert str(e).startswith("Log 'log1p': Log is supported only inside the psi pattern"), str(e)
-    assert "log1p: only the psi pattern sgn(x)*log(1+|x|) is lowered" in str(e), str(e)
-    plain = _one(tmp_path, helper.make_node("Log", ["x"], ["y"], name="plain_log"))
-    assert "log1p" not in str(plain), str(plain)
+def test_log_div_and_fractional_pow_are_lowered_now(tmp_path):
+    """Log outside psi, Div by a tensor and a non-integer Pow became grid tables (passes/lower/tables.py)."""
+    _lowers(_save(tmp_path / "log1p.onnx", [helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
+                                            helper.make_node("Add", ["r", "one"], ["a"], name="plus1"),
+                                            helper.make_node("Log", ["a"], ["y"], name="log1p")],
+                  [("one", np.float32(1))]))
+    _lowers(_save(tmp_path / "div.onnx", [helper.make_node("Relu", ["x"], ["r"], name="r"),
+                                          helper.make_node("Div", ["x", "r"], ["y"], name="dv")]))
+    for p in (0.5, 1.5):
+        _lowers(_save(tmp_path / f"pow{p}.onnx", [helper.make_node("Relu", ["x"], ["r"], name="r"),
+                                                  helper.make_node("Pow", ["r", "p"], ["y"], name="rt")],
+                      [("p", np.float32(p))]))
 
 
-def test_other_hints(tmp_path):
-    """Div by a tensor; no hint for a non-integer, non-half Pow (left for tables)."""
-    e = _refusal(_save(tmp_path / "div.onnx", [helper.make_node("Relu", ["x"], ["r"], name="r"),
-                                               helper.make_node("Div", ["x", "r"], ["y"], name="dv")]))
-    assert str(e).endswith("; only division by a constant is lowered"), str(e)
-    e = _one(tmp_path, helper.make_node("Pow", ["x", "p"], ["y"], name="rt"), [("p", np.float32(1.5))])
-    assert str(e) == "Pow 'rt': no equihls lowering for op Pow", str(e)
+def test_a_runtime_exponent_is_refused_plainly(tmp_path):
+    e = _one(tmp_path, helper.make_node("Pow", ["x", "x"], ["y"], name="xx"))
+    assert str(e) == "Pow 'xx': no equihls lowering for op Pow with these inputs/attributes", str(e)
 
 
 def _lowers(path):
@@ -136,19 +134,13 @@ def _lowers(path):
     assert all(n.is_equihls for n in g.nodes)
 
 
-def test_the_hinted_rewrites_lower(tmp_path):
-    """Each hint names a form that compiles: relu, max/min with constants, psi, x*x, max(x, a*x)."""
-    _lowers(_save(tmp_path / "relu.onnx", [helper.make_node("Relu", ["x"], ["y"], name="r")]))
-    _lowers(_save(tmp_path / "maxmin.onnx", [helper.make_node("Max", ["x", "lo"], ["m"], name="mx"),
-                                             helper.make_node("Min", ["m", "hi"], ["y"], name="mn")],
-                  [("lo", np.float32(-1)), ("hi", np.float32(1))]))
-    _lowers(_save(tmp_path / "psi.onnx", [helper.make_node("Sign", ["x"], ["s"], name="sg"),
-                                          helper.make_node("Abs", ["x"], ["a"], name="ab"),
-                                          helper.make_node("Add", ["a", "one"], ["p"], name="p1"),
-                                          helper.make_node("Log", ["p"], ["l"], name="lg"),
-                                          helper.make_node("Mul", ["s", "l"], ["y"], name="psi")],
-                  [("one", np.float32(1))]))
-    _lowers(_save(tmp_path / "sq.onnx", [helper.make_node("Mul", ["x", "x"], ["y"], name="sq")]))
-    _lowers(_save(tmp_path / "lrelu.onnx", [helper.make_node("Mul", ["x", "a"], ["ax"], name="ax"),
-                                            helper.make_node("Max", ["x", "ax"], ["y"], name="mx")],
-                  [("a", np.float32(0.1))]))
+def test_the_once_hinted_forms_lower_directly(tmp_path):
+    """The forms earlier refusals suggested rewrites for now lower as exported: Clip(min=0), integer
+    Pow, LeakyRelu, Exp and Softmax (decompose.py, tables.py)."""
+    _lowers(_save(tmp_path / "relu.onnx", [helper.make_node("Clip", ["x", "lo"], ["y"], name="c")],
+                  [("lo", np.float32(0))]))
+    _lowers(_save(tmp_path / "sq.onnx", [helper.make_node("Pow", ["x", "two"], ["y"], name="sq")],
+                  [("two", np.float32(2))]))
+    _lowers(_save(tmp_path / "lrelu.onnx", [helper.make_node("LeakyRelu", ["x"], ["y"], name="lr", alpha=0.1)]))
+    _lowers(_save(tmp_path / "exp.onnx", [helper.make_node("Exp", ["x"], ["y"], name="ex")]))
+    _lowers(_save(tmp_path / "sm.onnx", [helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=-1)]))

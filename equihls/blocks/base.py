@@ -102,6 +102,11 @@ class Block:
         """Fill attributes the block takes from the compile's default type before its interval is
         computed (the precision pass calls it on every node); none by default."""
 
+    def bind_intervals(self, g, node, types: dict, intervals: dict) -> None:
+        """Fill attributes that depend on the reachable value intervals of the inputs (the precision
+        pass calls it on every node, after bind_defaults and before acc_range). intervals: tensor ->
+        (lo_raw, hi_raw, frac), exact bounds of what the twin can produce; none by default."""
+
     def rounds(self, node) -> bool:
         """True if the output may be rounded to the default fractional bits (else it is exact)."""
         return False

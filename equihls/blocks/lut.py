@@ -4,6 +4,8 @@ psi(x) = sgn(x) log(1 + |x|) uses a logarithmically indexed table (exponent + M 
 of |raw(x)|), so it covers the full input type — e.g. the exact 40-bit output of a Minkowski
 product block — with (W - M + 1) 2^M entries and a relative cell width of at most 2^-M.
 sigmoid and tanh use a uniform grid on [-8, 8) and [-4, 4) with saturation outside.
+func="grid" tabulates any function of blocks/lut_funcs.py on a uniform grid over the input's
+interval from the precision pass (bind_intervals), same header path (lut_uniform).
 Table entries are f at the centre of each cell's image (f is monotone on every cell), rounded to
 nearest, so the error of an entry is at most half the rise of f across its cell plus half an
 output LSB; the compiler computes the exact maximum and records it.
@@ -17,6 +19,7 @@ from decimal import Decimal
 import numpy as np
 
 from ..ir.fixedpoint import FixedType
+from . import lut_funcs
 from .base import Block, as_dtype, cpp_table, per_event, size
 from .cost import (BRAM18_BITS, BRAM_MIN_BITS, DELAY_LUT_NS, DELAY_ROM_NS, PSI_INDEX_LUT_PER_BIT, BlockCost, add_delay,
                    width_of)
@@ -29,6 +32,79 @@ FUNCS = {
     "tanh": (math.tanh, 1.0, True, 4),
 }
 UNIFORM_STEP_BITS = 6  # sigmoid/tanh grid step 2^-6
+
+
+MAX_GRID_ENTRIES = 4096  # grid tables: coarser steps (input truncated to the grid) beyond this
+
+
+def grid_params(node) -> tuple:
+    """(function name, hashable parameters) of a func="grid" LUT node."""
+    fn = lut_funcs.lookup(node.attrs["fn"])
+    return fn.name, tuple(sorted(fn.params(node.attrs.get("params", {})).items()))
+
+
+@functools.lru_cache(maxsize=256)
+def build_grid_table(fname: str, params: tuple, in_type: FixedType, domain: tuple, out_frac: int):
+    """Table of a func="grid" LUT: f on a uniform grid over the raw input interval `domain`
+    (lo_raw, hi_raw at in_type.frac), the step the finest power of two of the input LSB that keeps
+    at most MAX_GRID_ENTRIES entries. Each entry is the midpoint of f's range over the representable
+    inputs of its cell, rounded to out_frac; err is the exact max over every representable input
+    of the domain of |f(x) - entry| (grid truncation plus output rounding). Inputs outside the
+    domain saturate to the first / last cell (the header clamps the index).
+
+    Returns dict like build_table: raw, cells, err, shift, raw_lo, and lo/hi (value of the domain).
+    """
+    fn, p = lut_funcs.lookup(fname), dict(params)
+    raw_lo, raw_hi = domain
+    n_in = raw_hi - raw_lo + 1
+    shift = 0
+    while ((n_in - 1) >> shift) + 1 > MAX_GRID_ENTRIES:
+        shift += 1
+    n = ((n_in - 1) >> shift) + 1
+    sc = 2.0 ** -in_type.frac
+    k = np.arange(n, dtype=np.int64)
+    lo = raw_lo + (k << shift)
+    hi = np.minimum(lo + (1 << shift) - 1, raw_hi)
+    flo, fhi = fn(lo * sc, **p), fn(hi * sc, **p)
+    fmin, fmax = np.minimum(flo, fhi), np.maximum(flo, fhi)
+    for c in fn.extrema(**p):   # f monotone between extrema: their representable neighbours too
+        for r in {math.floor(c / sc), math.ceil(c / sc)}:
+            if raw_lo <= r <= raw_hi:
+                j = (r - raw_lo) >> shift
+                v = float(fn(np.array([r * sc]), **p)[0])
+                fmin[j], fmax[j] = min(fmin[j], v), max(fmax[j], v)
+    if not (np.all(np.isfinite(fmin)) and np.all(np.isfinite(fmax))):
+        bad = int(np.flatnonzero(~(np.isfinite(fmin) & np.isfinite(fmax)))[0])
+        raise lut_funcs.TableDomainError(f"table of {fname}: not finite on the cell [{lo[bad] * sc:.6g}, "
+                                         f"{hi[bad] * sc:.6g}] of its input domain")
+    mid = (fmin + fmax) / 2 * 2.0 ** out_frac
+    raw = [int(round(float(v))) for v in mid]
+    vals = np.array([float(q) for q in raw]) * 2.0 ** -out_frac
+    err = float(max(np.max(np.abs(vals - fmin)), np.max(np.abs(vals - fmax))))
+    cells = list(zip(lo.tolist(), hi.tolist()))
+    return {"raw": raw, "cells": cells, "err": err, "shift": shift, "raw_lo": raw_lo,
+            "lo": raw_lo * sc, "hi": raw_hi * sc}
+
+
+def grid_domain(fname: str, params: tuple, it: FixedType, interval, where: str, clamp=None) -> tuple:
+    """Raw (lo, hi) at it.frac of a grid table's domain: the input's interval (lo_raw, hi_raw,
+    frac), or None for the whole type, cut to the type, after refusing intervals with poles or
+    NaN regions (lut_funcs.check_domain). clamp: optional [lo, hi] (value units) the node sets to
+    cut the domain further (inputs beyond it saturate to its edge: the float model differs there)."""
+    if interval is None:
+        interval = (it.raw_min, it.raw_max, it.frac)
+    lo, hi, f = interval
+    if clamp is not None:
+        s = 2.0 ** f
+        lo, hi = max(lo, math.ceil(clamp[0] * s)), min(hi, math.floor(clamp[1] * s))
+        hi = max(lo, hi)
+    lut_funcs.check_domain(lut_funcs.lookup(fname), dict(params), lo * 2.0 ** -f, hi * 2.0 ** -f, where)
+    d = it.frac - f
+    lo, hi = (lo << d, hi << d) if d >= 0 else (-((-lo) >> -d), hi >> -d)   # ceil / floor onto the grid
+    lo, hi = max(it.raw_min, lo), min(it.raw_max, hi)
+    if lo > hi:
+        lo = hi = min(max(0, it.raw_min), it.raw_max)
+    return lo, hi
 
 
 @functools.lru_cache(maxsize=64)
@@ -102,7 +178,9 @@ def mantissa_bits(node, in_type: FixedType) -> int:
 
 
 class LUT(Block):
-    """y = f(x) by table; attrs: func (psi|sigmoid|tanh), frac (output fractional bits), mantissa_bits."""
+    """y = f(x) by table; attrs: func (psi|sigmoid|tanh|grid), frac (output fractional bits), mantissa_bits;
+    func="grid": fn (a lut_funcs.FUNCS name), params (its parameters), domain ([lo, hi] raw at the
+    input's fractional bits, bound by the precision pass from the input's interval)."""
 
     op = "LUT"
     header = "equihls_lut.h"
@@ -113,6 +191,11 @@ class LUT(Block):
 
     def divergence_hint(self, node):
         func = node.attrs.get("func")
+        if func == "grid":
+            return {"cause": f"the {node.attrs['fn']} table truncates its input to a grid step (at most "
+                             f"{MAX_GRID_ENTRIES} entries over the input's interval), coarse against how "
+                             f"little this tensor varies",
+                    "hint": "a narrower input interval (fewer entries needed) or a larger --fidelity-rms"}
         if func not in ("sigmoid", "tanh"):
             return None
         return {"cause": f"the {func} table samples its input every 2^-{UNIFORM_STEP_BITS}, coarse "
@@ -123,13 +206,29 @@ class LUT(Block):
         # the table's output fractional bits: the default type's unless the node fixes them
         node.attrs.setdefault("frac", default_type.frac)
 
+    def bind_intervals(self, g, node, types, intervals):
+        # a grid table spans its input's reachable interval (pole / NaN checks there), not its type
+        if node.attrs["func"] != "grid":
+            return
+        it = types[node.inputs[0]]
+        fname, params = grid_params(node)
+        node.attrs["domain"] = list(grid_domain(fname, params, it, intervals.get(node.inputs[0]),
+                                                f"LUT '{node.name}' ("
+                                                + (f"of {node.attrs['origin']}, " if "origin" in node.attrs else "")
+                                                + f"input '{node.inputs[0]}')",
+                                                node.attrs.get("clamp")))
+
     def table(self, node, types):
         it = types[node.inputs[0]]
+        if node.attrs["func"] == "grid":
+            fname, params = grid_params(node)
+            dom = tuple(node.attrs.get("domain") or grid_domain(fname, params, it, None, f"LUT '{node.name}'"))
+            return build_grid_table(fname, params, it, dom, node.attrs["frac"])
         return build_table(node.attrs["func"], it, node.attrs["frac"], mantissa_bits(node, it))
 
     def acc_range(self, g, node, types, qconst):
         raw = self.table(node, types)["raw"]
-        if FUNCS[node.attrs["func"]][2] and node.attrs["func"] == "psi":
+        if node.attrs["func"] == "psi":
             t = max(abs(v) for v in raw)
             return -t, t, node.attrs["frac"]
         return min(raw), max(raw), node.attrs["frac"]
@@ -148,12 +247,16 @@ class LUT(Block):
         return table[idx]
 
     def error(self, g, node, errs, mags, types, qconst):
+        if node.attrs["func"] == "grid":
+            return self._grid_error(node, errs[node.inputs[0]], types)
         return FUNCS[node.attrs["func"]][1] * errs[node.inputs[0]] + self.table(node, types)["err"]
 
     def error_elem(self, g, node, E, V, types, qconst, consts):
         # |LUT(x_f) - f(x)| <= |LUT(x_f) - f(x_f)| + sup|f'| on [x_f - e, x_f + e] * e
         x, e = V[node.inputs[0]], E[node.inputs[0]]
         func = node.attrs["func"]
+        if func == "grid":
+            return self._grid_error_elem(g, node, x, e, types, qconst)
         out = self.twin(g, node, {node.inputs[0]: types[node.inputs[0]].from_float(x)[0]}, types, qconst, 0)
         table = np.asarray(out, dtype=np.float64) * 2.0 ** -node.attrs["frac"]
         f = np.vectorize(FUNCS[func][0], otypes=[np.float64])(x)
@@ -166,6 +269,44 @@ class LUT(Block):
             s = 1.0 / (1.0 + np.exp(-near))
             slope = s * (1.0 - s)
         return np.abs(table - f) + slope * e, np.abs(f)
+
+    def _grid_error(self, node, e_in: float, types) -> float:
+        """A-priori bound: table error plus sup|f'| on the domain times the input error, capped by
+        the spread of f over the domain widened by that error (|f'| may be unbounded, as sqrt's at 0)."""
+        tab = self.table(node, types)
+        fname, params = grid_params(node)
+        fn, p = lut_funcs.lookup(fname), dict(params)
+        lo, hi = tab["lo"], tab["hi"]
+        pts = [lo, hi] + [c for c in fn.slope_peaks(**p) if lo <= c <= hi]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lip = float(np.max(fn.slope(np.array(pts), **p)))
+        cut = np.array([max(lo - e_in, lo if lut_funcs.domain_kind(fn, p) != "all" else -np.inf), hi + e_in])
+        ends = fn(np.concatenate([cut, [c for c in fn.extrema(**p) if cut[0] <= c <= cut[1]]]), **p)
+        spread = float(np.max(ends) - np.min(ends)) if np.all(np.isfinite(ends)) else np.inf
+        prop = min(lip * e_in, spread) if e_in > 0 else 0.0
+        return tab["err"] + (prop if np.isfinite(prop) else spread)
+
+    def _grid_error_elem(self, g, node, x, e, types, qconst):
+        # |LUT(x_f) - f(x)| <= |LUT(x_f) - f(x_f)| + max |f(t) - f(x_f)| over t in [x_f - e, x_f + e] ∩ domain,
+        # the latter exact from f's values at the ends and at the extrema inside (f monotone between)
+        it = types[node.inputs[0]]
+        fname, params = grid_params(node)
+        fn, p = lut_funcs.lookup(fname), dict(params)
+        out = self.twin(g, node, {node.inputs[0]: it.from_float(x)[0]}, types, qconst, 0)
+        table = np.asarray(out, dtype=np.float64) * 2.0 ** -node.attrs["frac"]
+        kind = lut_funcs.domain_kind(fn, p)
+        floor = {"positive": np.nextafter(0.0, 1.0), "nonneg": 0.0}.get(kind, -np.inf)
+        fx = fn(x, **p)
+        lo, hi = np.maximum(x - e, floor), x + e
+        if kind == "nonzero":   # the float model stays on x's side of the pole
+            lo = np.where(x > 0, np.maximum(lo, np.nextafter(0.0, 1.0)), lo)
+            hi = np.where(x < 0, np.minimum(hi, -np.nextafter(0.0, 1.0)), hi)
+        dev = np.maximum(np.abs(fn(lo, **p) - fx), np.abs(fn(hi, **p) - fx))
+        for c in fn.extrema(**p):
+            inside = (lo <= c) & (c <= hi)
+            dev = np.where(inside, np.maximum(dev, np.abs(float(fn(np.array([c]), **p)[0]) - fx)), dev)
+        dev = np.where(e > 0, dev, 0.0)
+        return np.abs(table - fx) + dev, np.abs(fx)
 
     def cpp_config(self, g, node, ctx):
         tab = self.table(node, types=ctx["types"])

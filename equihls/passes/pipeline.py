@@ -29,6 +29,7 @@ from .lower.exact import lower_exact
 from .lower.indices import lower_scatter_add
 from .lower.linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
 from .lower.ops import elide_identity_routes, lower_elementwise, lower_reductions, lower_routing, lower_unary
+from .lower.tables import lower_tables
 from .manager import Group, run_group, verifying
 from .optimize.fold_pairs import fold_symmetric_pairs
 from .optimize.fold_scales import fold_cg_scales
@@ -56,8 +57,8 @@ def _ir_group(name, passes):
 # scalar products first: their Einsum forms (rank-1 metric operand) must not become Bilinear
 RECOGNITION = _ir_group("RECOGNITION", [recognize_scalar_products, recognize_tensor_products, recognize_psi])
 LOWERING = _ir_group("LOWERING", [lower_gemm, lower_matmul_const, decompose, fuse_bias_into_dense, lower_unary,
-                                  lower_elementwise, lower_reductions, lower_exact, lower_routing, lower_scatter_add,
-                                  lower_einsum])
+                                  lower_tables, lower_elementwise, lower_reductions, lower_exact, lower_routing,
+                                  lower_scatter_add, lower_einsum])
 CLEANUP = _ir_group("CLEANUP", [elide_identity_routes, fold_cg_scales, fold_symmetric_pairs])
 REFUSAL = Group("REFUSAL", [refuse_unlowered])
 

@@ -62,6 +62,8 @@ class Precision:
     quantized: set = dataclasses.field(default_factory=set)     # tensors typed by a QONNX Quant
     weight_bits: int = DEFAULT_WEIGHT_BITS
     rounded_consts: dict = dataclasses.field(default_factory=dict)  # const -> problem, kept by allow_weight_rounding
+    # tensor -> (lo_raw, hi_raw, frac): the exact interval of reachable values (within its type's range)
+    intervals: dict = dataclasses.field(default_factory=dict)
 
 
 def const_precision_problem(c: np.ndarray, raw, t: FixedType, weight_bits: int) -> str | None:
@@ -197,12 +199,18 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
     narrowed = _resolve_acc_overrides(g, acc_overrides or {})
     types, qconst, rounded = _quantize_consts(g, weight_bits, weight_frac, allow_weight_rounding)
     acc, acc_frac, errs = {}, {}, {}
+    intervals = {}
+    for name, raw in qconst.items():
+        r = np.asarray(raw).reshape(-1)
+        intervals[name] = (int(min(r, default=0)), int(max(r, default=0)), types[name].frac)
     for t in g.inputs:
         types[t] = input_types[t]
         errs[t] = 0.0
+        intervals[t] = (types[t].raw_min, types[t].raw_max, types[t].frac)
     for node in g.nodes:
         blk = block_for(node)
         blk.bind_defaults(node, default_type)
+        blk.bind_intervals(g, node, types, intervals)
         lo, hi, f = blk.acc_range(g, node, types, qconst)
         a = exact_type(min(lo, 0), max(hi, 0), f)
         out = node.outputs[0]
@@ -233,10 +241,44 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
         if a.width > MAX_WIDTH or o.width > MAX_WIDTH:
             raise TypeWidthError(_too_wide(g, node, a, o, types, blk.accumulates))
         acc[node.name], acc_frac[node.name], types[out] = a, f, o
+        ilo, ihi = _narrower_interval(g, node, blk, types, qconst, intervals, lo, hi, f)
+        intervals[out] = _interval(o, ilo, ihi, f, exact=o is a)
+        if o is not a and not (out in overrides or out in quantized or out in calibrated or node.name in narrowed) \
+                and blk.rounds(node) and f > default_type.frac:
+            intervals[out] = _interval(o, _round_bound(ilo, f, default_type.frac, default_type.rounding),
+                                       _round_bound(ihi, f, default_type.frac, default_type.rounding),
+                                       default_type.frac, exact=True)
     prec = Precision(types, acc, acc_frac, qconst, errs, set(overrides), default_type, weight_frac, narrowed,
-                     calibrated, quantized, weight_bits, rounded)
+                     calibrated, quantized, weight_bits, rounded, intervals)
     prec.errs = error_bounds(g, prec, {t: mag(ty) for t, ty in types.items()})
     return prec
+
+
+def _narrower_interval(g, node, blk, types, qconst, intervals, lo: int, hi: int, f: int) -> tuple:
+    """The block's exact result interval (raw at f) from its inputs' intervals rather than their
+    types: acc_range evaluated on the smallest types holding those intervals (interval arithmetic is
+    monotone in its operands' ranges, so this stays a sound bound), cut to the type-based [lo, hi].
+    Without any input narrower than its type, [lo, hi] itself (no extra work)."""
+    narrow = {}
+    for t in node.inputs:
+        if t in intervals and t in types and not g.is_const(t):
+            ilo, ihi, fi = intervals[t]
+            if fi == types[t].frac and (ilo, ihi) != (types[t].raw_min, types[t].raw_max):
+                narrow[t] = exact_type(min(ilo, 0), ihi, fi, signed=ilo < 0)
+    if not narrow:
+        return lo, hi
+    ilo, ihi, fi = blk.acc_range(g, node, {**types, **narrow}, qconst)
+    if fi != f:
+        return lo, hi
+    return max(lo, ilo), max(min(hi, ihi), max(lo, ilo))
+
+
+def _interval(o: FixedType, lo: int, hi: int, f: int, exact: bool) -> tuple:
+    """(lo_raw, hi_raw, frac) of a tensor of type o: the block's exact [lo, hi] at f fractional
+    bits when o holds it unchanged (exact), else o's whole range (it may saturate or wrap)."""
+    if exact and f == o.frac:
+        return max(lo, o.raw_min), min(hi, o.raw_max), f
+    return o.raw_min, o.raw_max, o.frac
 
 
 def error_bounds(g, prec: Precision, mags: dict) -> dict:
