@@ -15,13 +15,14 @@ DATA         := data/pythia_jets_16.npz
 
 install: $(STAMP)
 
-# torch first (the CPU wheel), so nothing pulls a CUDA build; then the pinned requirements.
-$(STAMP): requirements.txt pyproject.toml
+# torch first (the CPU wheel), so nothing pulls a CUDA build; then the pinned requirements and the
+# peer libraries (e3nn, L-GATr) the peer-library suite tests against.
+$(STAMP): requirements.txt requirements-peer.txt pyproject.toml
 	@command -v g++ >/dev/null || (echo "g++ is required: sudo apt-get install -y g++" && exit 1)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-peer.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
