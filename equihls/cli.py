@@ -45,7 +45,7 @@ def _cmd_compile(a):
                 accum_types=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
                 input_reps=_split(a.input_rep), output_reps=_split(a.output_rep), output_perm=a.output_perm,
                 calibrate=a.calibrate, calib_margin=a.calib_margin, allow_overflow=a.allow_overflow,
-                force=a.force)
+                auto_exact=not a.no_auto_exact, force=a.force)
     return 0
 
 
@@ -212,6 +212,9 @@ def build_parser():
                    help="safety factor on calibrated ranges (default 2: one spare integer bit)")
     c.add_argument("--allow-overflow", action="store_true", help="keep the project when values overflow on the "
                    "samples (counts go to the manifest) instead of failing")
+    c.add_argument("--no-auto-exact", action="store_true", help="round every tensor to its inferred type even "
+                   "where the rounding breaks the declared symmetry (by default the symmetry probe's suspects are "
+                   "kept at their exact width; the cost is printed)")
     c.add_argument("--n-samples", type=_number(1, integer=True), default=256,
                    help="generated samples when --samples is not given")
     c.add_argument("--seed", type=_number(0, integer=True), default=0)

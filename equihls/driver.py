@@ -79,6 +79,8 @@ class CompileOptions:
     calib_margin: float = _opt(precision.DEFAULT_CALIB_MARGIN, "safety factor on calibrated ranges, >= 1 "
                                                               "(--calib-margin)")
     allow_overflow: bool = _opt(False, "keep a project whose samples overflow (--allow-overflow)")
+    auto_exact: bool = _opt(True, "keep the rounded tensors that break a declared exact symmetry at their exact "
+                                  "width (off: --no-auto-exact)")
     force: bool = _opt(False, "write into a non-empty directory that is not a project (--force)")
 
     @classmethod
@@ -184,6 +186,8 @@ class _Build:
     g: object = None                  # the IR graph (ir.Graph)
     model: object = None              # the reference onnx.ModelProto
     sym: dict = None                  # declared symmetry (check.declare_symmetry)
+    calibration: dict = None          # calibrated ranges (computed once; --calibrate)
+    auto_exact: dict = None           # what stage_keep_covariant_exact changed
     pass_log: list = None
     prec: object = None               # precision.infer result
     out_dir: str = ""
@@ -220,6 +224,7 @@ def run(model_path: str, opts: CompileOptions, log=print) -> dict:
     stage_precision(b)
     stage_open_output(b)
     stage_samples(b)
+    stage_keep_covariant_exact(b)
     stage_reference(b)
     stage_per_event(b)
     stage_emit(b)
@@ -264,17 +269,25 @@ def stage_passes(b: _Build):
 
 def stage_precision(b: _Build):
     """Interval inference of every tensor's type; narrowed by calibration events when given."""
+    b.prec = _infer(b, b.opts.type_overrides)
+
+
+def _infer(b: _Build, overrides: dict | None):
+    """precision.infer with the options' settings and type `overrides` {tensor: FixedType}."""
     o, g = b.opts, b.g
     in_types = {i: b.in_t for i in g.inputs}
     const_opts = dict(weight_bits=o.weight_bits, allow_weight_rounding=o.allow_weight_rounding)
-    b.prec = precision.infer(g, in_types, b.def_t, o.weight_frac, o.type_overrides, o.accum_overrides, **const_opts)
+    prec = precision.infer(g, in_types, b.def_t, o.weight_frac, overrides, o.accum_overrides, **const_opts)
     if _given(o.calibrate):
-        x_cal = _events(o.calibrate, g, "calibrate")
-        for name, a in x_cal.items():
-            check_finite(a, f"{name}' in '{_source(o.calibrate)}")
-        ranges = precision.calibration_ranges(g, b.prec, {n: b.prec.types[n].quantize(a) for n, a in x_cal.items()})
-        b.prec = precision.infer(g, in_types, b.def_t, o.weight_frac, o.type_overrides, o.accum_overrides,
-                                 calibration=ranges, calib_margin=o.calib_margin, **const_opts)
+        if b.calibration is None:
+            x_cal = _events(o.calibrate, g, "calibrate")
+            for name, a in x_cal.items():
+                check_finite(a, f"{name}' in '{_source(o.calibrate)}")
+            b.calibration = precision.calibration_ranges(
+                g, prec, {n: prec.types[n].quantize(a) for n, a in x_cal.items()})
+        prec = precision.infer(g, in_types, b.def_t, o.weight_frac, overrides, o.accum_overrides,
+                               calibration=b.calibration, calib_margin=o.calib_margin, **const_opts)
+    return prec
 
 
 def _events(spec, g, what: str) -> dict:
@@ -325,6 +338,37 @@ def stage_samples(b: _Build):
         check_finite(a, name)
         b.rng_rep[name] = range_report(a, prec.types[name])
         b.x_q[name] = prec.types[name].quantize(a)
+
+
+AUTO_EXACT_ROUNDS = 4     # each round can expose a tensor downstream of the ones just made exact
+
+
+def stage_keep_covariant_exact(b: _Build):
+    """Symmetry by construction: with a declared group, a rounded tensor that transforms
+    non-trivially (a vector times an invariant, a covariant product) breaks the exact lines.
+    The probe (the twin on exact group elements of the samples) names such tensors; each is given
+    its exact accumulator type and the types are inferred again, until the probe finds none. A
+    tensor the user typed (--type) is left as typed. Off with --no-auto-exact."""
+    b.auto_exact = {"enabled": bool(b.opts.auto_exact), "tensors": []}
+    if not (b.sym and b.opts.auto_exact):
+        return
+    user = dict(b.opts.type_overrides or {})
+    overrides, before = dict(user), b.prec
+    for _ in range(AUTO_EXACT_ROUNDS):
+        res = symprobe.probe(b.g, b.prec, b.sym, b.x_q)
+        new = [s for s in res["suspects"] if s["tensor"] not in overrides]
+        if not new:
+            break
+        for s in new:
+            overrides[s["tensor"]] = FixedType.parse(s["exact_type"])
+            b.auto_exact["tensors"].append({"tensor": s["tensor"], "from": s["type"], "to": s["exact_type"]})
+        b.prec = _infer(b, overrides)
+    b.prec.overridden = set(user)      # the manifest's user_override: what the user typed, not these
+    if b.auto_exact["tensors"]:
+        cost = {k: [estimate.estimate(b.g, p, b.tgt, b.clock)["total"][k] for p in (before, b.prec)]
+                for k in ("dsp", "lut", "ff")}
+        b.auto_exact["cost"] = cost
+        b.log(symprobe.format_auto_exact(b.auto_exact))
 
 
 def _padded(b: _Build) -> bool:
@@ -453,9 +497,10 @@ def stage_certify(b: _Build):
                    rounded_constants=prec.rounded_consts, fidelity_rms=o.fidelity_rms,
                    calibrate=_label(o.calibrate) if _given(o.calibrate) else None,
                    calib_margin=o.calib_margin if _given(o.calibrate) else None,
-                   allow_overflow=bool(o.allow_overflow))
+                   allow_overflow=bool(o.allow_overflow), auto_exact=bool(o.auto_exact))
     m = _manifest(b.model_path, b.tgt, b.clock, b.g, prec, b.cname, b.pass_log, rep, b.ins, b.outs, options)
     m["symmetry"] = b.sym
+    m["auto_exact"] = b.auto_exact
     m["per_event"] = b.per_event
     m["symmetry_probe"] = symprobe.probe(b.g, prec, b.sym, b.x_q)
     m["estimate"] = estimate.estimate(b.g, prec, b.tgt, b.clock)

@@ -35,14 +35,14 @@ ZOO = {
     "pelican_nano": _entry("pelican_nano", "pelican_nano.onnx", PYTHIA_INPUT_TYPE, options={"fidelity_rms": 0.1}),
     "pelican_nano_qat": _entry("pelican_nano_qat", "pelican_nano_qat.onnx", PYTHIA_INPUT_TYPE,
                                compare=["pelican_nano"], options={"fidelity_rms": 0.1}),
-    # the coordinate-update product (x_i - x_j) * tanh(phi_x(m_ij)) kept at its exact width
-    # <19,13> x <12,2> = <31,15>: rounded (the compiler's default for a product of two runtime
-    # tensors) it breaks the exact Lorentz equivariance of x' (models/lorentznet_lite/README.md)
+    # the coordinate-update product (x_i - x_j) * tanh(phi_x(m_ij)) is kept at its exact width
+    # <19,13> x <12,2> = <31,15> by the compiler (auto-exact, the declared Lorentz symmetry):
+    # rounded, it breaks the exact Lorentz equivariance of x' (models/lorentznet_lite/README.md)
     # psi(||x_i - x_j||^2) of nearly collinear pairs: rounding the raw jets to the 2^-6 GeV grid
     # alone moves the float logit by 53% RMS of its spread (correlation 0.946); the firmware
     # matches the float model on the grid to 0.11 logits. 2^-10 GeV would cost 2.2% (README)
     "lorentznet_lite": _entry("lorentznet_lite", "lorentznet_lite.onnx", PYTHIA_INPUT_TYPE,
-                              {"/Mul_11_output_0": "ap_fixed<31,15>"}, options={"fidelity_rms": 0.6}),
+                              options={"fidelity_rms": 0.6}),
 }
 
 

@@ -31,14 +31,15 @@ def test_lorentznet_lite_compiles_exactly(zoo_compiled):
     for t in m["tensors"].values():
         if t["onnx_name"].startswith(("/ScalarProducts", "/ReduceSum", "/Sub")):
             assert t["exact"], t
-    # the coordinate update (x_i - x_j) * tanh(phi_x) is kept at its exact width by the ZOO override
-    # (rounded, it breaks exact Lorentz equivariance): x', X' and <X', X'> are all exact
-    assert SPEC["types"] == {"/Mul_11_output_0": "ap_fixed<31,15>"}
+    # the coordinate update (x_i - x_j) * tanh(phi_x) is kept at its exact width by the compiler
+    # (auto-exact; rounded, it breaks exact Lorentz equivariance): x', X' and <X', X'> are all exact
+    assert SPEC["types"] == {}
+    assert [(t["tensor"], t["to"]) for t in m["auto_exact"]["tensors"]] == [("/Mul_11_output_0", "ap_fixed<31,15>")]
     coord = {t["onnx_name"]: t for t in m["tensors"].values()
              if t["onnx_name"] in ("/Mul_11_output_0", "/Add_8_output_0", "/ReduceSum_3_output_0",
                                    "/ScalarProducts_1_output_0")}
     assert len(coord) == 4 and all(t["exact"] for t in coord.values()), coord
-    assert coord["/Mul_11_output_0"]["user_override"] and coord["/Mul_11_output_0"]["type"] == "ap_fixed<31,15>"
+    assert coord["/Mul_11_output_0"]["type"] == "ap_fixed<31,15>"
     assert m["symmetry"]["groups"] == ["perm", "lorentz"]
     top = open(os.path.join(out, "firmware", "myproject.cpp")).read()
     assert "nnet::" not in top.split("NETWORK INSTANTIATION")[1]   # every layer is an equihls block

@@ -9,6 +9,7 @@ import torch
 
 from equihls.verify import check
 from equihls import project
+from equihls.report import summary
 from equihls.ir.fixedpoint import FixedType
 from equihls.ops.torch_ops import export as eq_export
 from equihls.ops.torch_ops import scalar_products
@@ -55,7 +56,8 @@ def _compile(path, samples, out, logs, **kw):
 def test_probe_names_the_rounded_vector_and_check_agrees(scaled_jet):
     path, samples, d = scaled_jet
     logs = []
-    m = _compile(path, samples, str(d / "rounded"), logs)
+    m = _compile(path, samples, str(d / "rounded"), logs, auto_exact=False)
+    assert m["auto_exact"] == {"enabled": False, "tensors": []}
     pr = m["symmetry_probe"]
     assert not pr["passed"]
     lor = next(r for r in pr["lines"] if r["group"] == "lorentz")
@@ -75,6 +77,23 @@ def test_probe_names_the_rounded_vector_and_check_agrees(scaled_jet):
     assert not any("warning: the exact symmetry" in s for s in logs)
     rep = check.run(project.Project(str(d / "exact")), n_elements=4, progress=False)
     assert all(r["passed"] for r in rep["lines"] if r["kind"] == "exact")
+
+    # by default (auto-exact) the compiler applies that type itself and says what it cost
+    logs = []
+    m = _compile(path, samples, str(d / "auto"), logs)
+    assert m["symmetry_probe"]["passed"] and m["symmetry_probe"]["suspects"] == []
+    ae = m["auto_exact"]
+    assert ae["tensors"] == [{"tensor": "/Mul_1_output_0", "from": pr["suspects"][0]["type"], "to": exact_t}]
+    assert all(after >= before for before, after in ae["cost"].values()) and ae["cost"]["lut"][1] > ae["cost"]["lut"][0]
+    text = "\n".join(logs)
+    assert "kept exact for the declared symmetry" in text and "/Mul_1_output_0" in text
+    assert "warning: the exact symmetry" not in text
+    t = next(t for t in m["tensors"].values() if t["onnx_name"] == "/Mul_1_output_0")
+    assert t["exact"] and not t["user_override"] and t["type"] == exact_t
+    rep = check.run(project.Project(str(d / "auto")), n_elements=4, progress=False)
+    assert rep["passed"], check.format_report(rep)
+    shown = summary.format_report(summary.collect(project.Project(str(d / "auto"))))
+    assert "kept exact for the declared symmetry" in shown
 
 
 def test_probe_passes_on_the_bundled_tagger(demo):

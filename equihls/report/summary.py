@@ -22,7 +22,7 @@ def collect(project) -> dict:
     rep = {"project": project.dir, "model": m["model"], "target": m["target"], "equihls_version": m["equihls_version"],
            "inputs": m["inputs"], "outputs": m["outputs"], "tensors": m["tensors"], "nodes": m["nodes"],
            "estimate": m.get("estimate"), "self_check": m["self_check"], "overflow": m.get("overflow"),
-           "symmetry_probe": m.get("symmetry_probe")}
+           "symmetry_probe": m.get("symmetry_probe"), "auto_exact": m.get("auto_exact")}
     cert = os.path.join(project.dir, LAYOUT.certificate)
     if os.path.exists(cert):
         with open(cert) as f:
@@ -89,6 +89,8 @@ def format_report(rep: dict) -> str:
     lines += ["", selfcheck.format_report(rep["self_check"])]
     if rep.get("overflow"):
         lines.append(overflow.format_trace(rep["overflow"]))
+    if symprobe.format_auto_exact(rep.get("auto_exact")):
+        lines.append(symprobe.format_auto_exact(rep["auto_exact"]).removeprefix("equihls: "))
     probe = rep.get("symmetry_probe")
     if probe:
         lines.append(f"symmetry probe at compile (twin, exact lines on the samples): {check.verdict_text(probe)}")

@@ -150,3 +150,16 @@ def format_probe(res: dict) -> str:
     else:
         lines.append("  no rounded non-invariant tensor found: the model itself is not exactly equivariant")
     return "\n".join(lines)
+
+
+def format_auto_exact(rec: dict | None) -> str:
+    """The compile/report lines of driver.stage_keep_covariant_exact's record {enabled, tensors:
+    [{tensor, from, to}], cost: {dsp|lut|ff: [before, after]}} ('' when it changed nothing)."""
+    if not rec or not rec.get("tensors"):
+        return ""
+    c = rec["cost"]
+    lines = [f"equihls: kept exact for the declared symmetry (--no-auto-exact to round them): "
+             f"{', '.join(t['tensor'] for t in rec['tensors'])}; cost "
+             + ", ".join(f"{k.upper()} {a:,} -> {z:,}" for k, (a, z) in c.items())]
+    lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec["tensors"]]
+    return "\n".join(lines)
