@@ -178,6 +178,12 @@ def export(model: torch.nn.Module, args, path: str, **kwargs) -> onnx.ModelProto
     loads the file, attaches the functions of the equihls ops it uses (`equihls.onnx_ops.attach_functions`)
     so that ONNX Runtime can run it, runs the ONNX checker and saves it back to `path`.
 
+    With `dynamo=True` (torch's default exporter) the equihls ops are exported as the torch code
+    of their forward (a MatMul under the metric, an Einsum with the constant coupling), which
+    `equihls compile` recognises as the same ScalarProducts / Bilinear blocks; the file then has
+    no custom domain. kwargs go to `torch.onnx.export(..., dynamo=True)` unchanged (e.g.
+    dynamic_shapes, external_data); opset_version defaults to the exporter's.
+
     Args:
         model: the torch module (inputs/outputs in the model's own units).
         args: example inputs (tuple of tensors, e.g. one [B, N, D] tensor).
@@ -186,11 +192,15 @@ def export(model: torch.nn.Module, args, path: str, **kwargs) -> onnx.ModelProto
     Returns:
         the saved ModelProto.
     """
+    if kwargs.pop("dynamo", False):
+        if "custom_opsets" in kwargs:
+            raise ValueError("equihls.torch_ops.export(dynamo=True) writes no custom domain: drop custom_opsets")
+        torch.onnx.export(model, args, path, dynamo=True, **kwargs)
+        m = onnx.load(path)
+        onnx.checker.check_model(m)
+        return m
     opset = kwargs.pop("opset_version", 17)
     custom = {DOMAIN: DOMAIN_VERSION, **kwargs.pop("custom_opsets", {})}
-    if kwargs.pop("dynamo", False):
-        raise ValueError("equihls.torch_ops.export uses the TorchScript exporter (dynamo=False); "
-                         "the dynamo exporter does not call the symbolic of equihls ops")
     with warnings.catch_warnings():  # the TorchScript exporter is used on purpose: no deprecation noise
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, args, path, dynamo=False, opset_version=opset, custom_opsets=custom, **kwargs)
