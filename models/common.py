@@ -344,6 +344,20 @@ def finish_onnx(om, path: Path, metadata: dict):
     return om
 
 
+def save_weights(model: nn.Module, path: Path) -> None:
+    """The trained state_dict as float32 arrays in an .npz (no pickle): the checkpoint a physicist
+    keeps, from which the model can be exported again with either torch exporter."""
+    np.savez(str(path), **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """`model` (built with the card's hyper-parameters) with the state_dict of :func:`save_weights`
+    file `path`, in eval mode."""
+    with np.load(str(path)) as z:
+        model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
+    return model.eval()
+
+
 def export_equihls(model: nn.Module, x_example: np.ndarray, path: Path, metadata: dict,
                    output_name: str = "logit"):
     """``equihls.ops.torch_ops.export`` (opset 17 + equihls functions) of `model` in eval mode with
@@ -417,8 +431,8 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
     (prints, exits on mismatch, returns the max |diff|; optional), ``extra_metrics(model)`` optional
     json entries after "split", ``export(model, x_example, path, metadata)`` the ONNX exporter
     (default :func:`export_equihls`; returns the ModelProto). Trains on the inputs on the
-    INPUT_LSB grid, keeps the best validation AUC epoch, and writes ``<name>.onnx``, ``samples.npz`` and
-    ``metrics_float.json`` to --out.
+    INPUT_LSB grid, keeps the best validation AUC epoch, and writes ``<name>.onnx``,
+    ``<name>.weights.npz`` (:func:`save_weights`), ``samples.npz`` and ``metrics_float.json`` to --out.
     """
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=250)
@@ -458,6 +472,7 @@ def train_pythia_tagger(argv, *, doc: str, name: str, here: Path, add_args: Call
     # ---- ONNX export + onnxruntime check
     onnx_path = args.out / f"{name}.onnx"
     om = (export or export_equihls)(model, xte[:2], onnx_path, LORENTZ_TAGGER_METADATA)
+    save_weights(model, args.out / f"{name}.weights.npz")
     ops = onnx_ops(om)
     print("ONNX ops (without Constant):", ops)
     max_diff = check_ort(ort_session(onnx_path), xte, s_te, 1e-3,

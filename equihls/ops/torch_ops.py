@@ -152,6 +152,9 @@ def tensor_product(a: torch.Tensor, b: torch.Tensor, cg, irreps_in1: str = "", i
         ONNX exporter (dynamo=False) as one `equihls::TensorProduct` node; use
         `equihls.torch_ops.export` so that the file also carries the op's definition.
     """
+    if torch.compiler.is_compiling():   # torch.export (dynamo=True): plain torch, recognised as Bilinear
+        c = cg if isinstance(cg, torch.Tensor) else torch.from_numpy(np.asarray(cg, dtype=np.float32))
+        return torch.einsum("...i,...j,ijk->...k", a, b, c.to(dtype=a.dtype))
     with warnings.catch_warnings():  # C is a constant by design: silence the TracerWarning
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         c = cg.detach().cpu().numpy() if isinstance(cg, torch.Tensor) else np.asarray(cg)

@@ -25,6 +25,7 @@ float reference numbers are on the raw float32 test jets.
 Writes into ``--out`` (default: this directory):
 
 * ``pelican_nano.onnx``   -- opset 17, input ``x`` [batch, 16, 4], output ``logit`` [batch, 1]
+* ``pelican_nano.weights.npz`` -- the trained state_dict (models.common.save_weights)
 * ``samples.npz``         -- 512 test jets (the first 256 of each class, shuffled): ``x`` float32, ``y`` int64
 * ``metrics_float.json``  -- float metrics on the full test set, seeds, sizes, ONNX ops
 """

@@ -17,6 +17,7 @@ Writes into ``--out`` (default: this directory); NAME is ``so3_cg`` or, with ``-
 * ``NAME.onnx``           -- opset 17 + equihls custom domain, input ``x`` [batch, 16, 3]
                              (units of 64 GeV), output ``y`` [batch, 3] irreps "1x1o"
                              (``--l2``: [batch, 8], "1x1o+1x2e")
+* ``NAME.weights.npz``   -- the trained state_dict (models.common.save_weights)
 * ``samples.npz``         -- 512 test events, a seeded random subset of the Pythia test set (the same
                              with and without ``--l2``): ``x`` float32 [512, 16, 3], ``target_v``
                              float32 [512, 3], ``target_t`` float32 [512, 5]
@@ -41,7 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from models.common import (check_ort, export_equihls, fit, onnx_ops, ort_session, predict,  # noqa: E402
-                           pythia_data_record, pythia_splits, seed_everything, write_json)
+                           pythia_data_record, pythia_splits, save_weights, seed_everything, write_json)
 from models.so3_cg.model import (HIDDEN, N_CONST, P_UNIT, SO3CG, n_params, output_irreps,  # noqa: E402
                                  targets)
 
@@ -157,6 +158,7 @@ def main(argv=None) -> dict:
 
     onnx_path = args.out / f"{name}.onnx"
     export_equihls(model, xte[:2], onnx_path, symmetry_metadata(args.l2), output_name="y")
+    save_weights(model, args.out / f"{name}.weights.npz")
     om = onnx.load(str(onnx_path))
     ops = onnx_ops(om, skip_constant=False)
     print("ONNX ops:", ops)
