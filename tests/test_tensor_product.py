@@ -39,7 +39,11 @@ DYN = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"
 C110, C112, C111 = (torch.tensor(cg(1, 1, l), dtype=torch.float32) for l in (0, 2, 1))
 
 
-def _torch_export(model, path, x):
+def _torch_export(model, path, x, dynamo=False):
+    if dynamo:
+        torch.onnx.export(model, (x,), path, dynamo=True, input_names=["x"], output_names=["y"],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},))
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter on purpose
         torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, **DYN)
@@ -101,23 +105,32 @@ def test_eager_matches_einsum_and_is_differentiable():
     assert torch.autograd.gradcheck(lambda a, b: tensor_product(a, b, cg(1, 1, 2)), (a, b))
 
 
+EXPORTERS = pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+
+
+@EXPORTERS
 @pytest.mark.gxx
-def test_custom_op_compiles_to_bilinear(tmp_path):
+def test_custom_op_compiles_to_bilinear(tmp_path, dynamo):
+    """TorchScript: three equihls::TensorProduct nodes with their irreps; dynamo: the ops' plain
+    einsum form, whose couplings the compiler identifies (the same irreps)."""
     torch.manual_seed(0)
     path = str(tmp_path / "tp.onnx")
-    m = eq_export(CustomNet().eval(), (torch.randn(2, N, 6),), path, **DYN)
+    kw = dict(input_names=["x"], output_names=["y"], dynamic_shapes=({0: torch.export.Dim("batch")},)) \
+        if dynamo else DYN
+    m = eq_export(CustomNet().eval(), (torch.randn(2, N, 6),), path, dynamo=dynamo, **kw)
     tps = [n for n in m.graph.node if n.op_type == TENSOR_PRODUCT and n.domain == "equihls"]
-    assert len(tps) == 3
-    assert any(f.name == TENSOR_PRODUCT for f in m.functions)
+    assert len(tps) == (0 if dynamo else 3)
+    assert any(f.name == TENSOR_PRODUCT for f in m.functions) != dynamo
     irreps = _check_compiled(path, str(tmp_path / "prj"))
     assert sorted(irreps.values()) == ["1x1o*1x1o->1x0e", "1x1o*1x1o->1x1e", "1x1o*1x1o->1x2e"], irreps
 
 
+@EXPORTERS
 @pytest.mark.gxx
-def test_einsum_compiles_to_bilinear_with_inferred_irreps(tmp_path):
+def test_einsum_compiles_to_bilinear_with_inferred_irreps(tmp_path, dynamo):
     torch.manual_seed(0)
     path = str(tmp_path / "einsum.onnx")
-    _torch_export(EinsumNet().eval(), path, torch.randn(2, N, 6))
+    _torch_export(EinsumNet().eval(), path, torch.randn(2, N, 6), dynamo)
     eqs = sorted(n.attribute[0].s.decode() for n in _nodes(path, "Einsum"))
     assert len(eqs) == 3, eqs
     with warnings.catch_warnings():
