@@ -7,7 +7,6 @@ Each model: x [B, N, D] -> Gram matrix g [B, N, N] under the metric -> per-pair 
 g * 2^-8 -> ReLU -> sum over pairs -> Linear(4, 1) -> y [B, 1].
 """
 import os
-import warnings
 
 import numpy as np
 import onnx
@@ -22,6 +21,7 @@ from equihls.project import compile_model
 from equihls.ops.torch_ops import export as eq_export
 from equihls.ops.torch_ops import scalar_products
 from tests.conftest import staging_leftovers
+from tests.exporters import EXPORTERS_SLOW_DYNAMO, export
 
 N = 4
 MINKOWSKI = (1, -1, -1, -1)
@@ -92,23 +92,6 @@ class PairNet(torch.nn.Module):
         return self.l2(h.sum(dim=(1, 2)))
 
 
-# a dynamo export takes seconds: its refusal cases leave the fast tier
-EXPORTERS = pytest.mark.parametrize("dynamo", [pytest.param(True, marks=pytest.mark.slow), False],
-                                    ids=["dynamo", "torchscript"])
-
-
-def _torch_export(model, args, path, dynamo=False, **kw):
-    """torch.onnx.export with either exporter; the dynamic batch axis in the form each takes."""
-    if dynamo:
-        dyn = kw.pop("dynamic_axes")
-        kw["dynamic_shapes"] = tuple({0: torch.export.Dim("batch")} for k in kw["input_names"] if k in dyn)
-        torch.onnx.export(model, args, path, dynamo=True, **kw)
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter on purpose
-        torch.onnx.export(model, args, path, dynamo=False, opset_version=17, **kw)
-
-
 def _ops(path):
     m = onnx.load(path)
     return [(f"{n.domain}::" if n.domain else "") + n.op_type for n in m.graph.node]
@@ -117,7 +100,7 @@ def _ops(path):
 @pytest.mark.parametrize("form,d,metric,expected", CASES,
                          ids=[f"{f}-D{d}-{'none' if m is None else ''.join('+' if v > 0 else '-' for v in m)}"
                               for f, d, m, _ in CASES])
-@EXPORTERS
+@EXPORTERS_SLOW_DYNAMO
 @pytest.mark.gxx
 def test_form_compiles_to_scalar_products(tmp_path, form, d, metric, expected, dynamo):
     torch.manual_seed(0)
@@ -130,7 +113,7 @@ def test_form_compiles_to_scalar_products(tmp_path, form, d, metric, expected, d
     elif form == "custom":
         eq_export(model, (x,), path, **DYN)
     else:
-        _torch_export(model, (x,), path, dynamo=dynamo, **DYN)
+        export(model, (x,), path, dynamo)
     ops = _ops(path)
     print(f"{form} D={d} metric={metric}: exported ops {ops}")
     plain = {o.split("::")[-1] for o in ops}
@@ -192,13 +175,12 @@ NEGATIVE = [
 
 
 @pytest.mark.parametrize("name,cls,n_in,op", NEGATIVE, ids=[c[0] for c in NEGATIVE])
-@EXPORTERS
+@EXPORTERS_SLOW_DYNAMO
 def test_refused_with_node_name_and_no_output(tmp_path, name, cls, n_in, op, dynamo):
     args = tuple(torch.randn(2, N, 4) for _ in range(n_in))
     names = ["x", "y"][:n_in]
     path = str(tmp_path / f"{name}.onnx")
-    _torch_export(cls().eval(), args, path, dynamo=dynamo, input_names=names, output_names=["out"],
-                  dynamic_axes={**{k: {0: "batch"} for k in names}, "out": {0: "batch"}})
+    export(cls().eval(), args, path, dynamo, input_names=names, output_names=["out"])
     onnx_model = onnx.load(path)
     print(f"{name}: exported ops {_ops(path)}")
     init = {i.name for i in onnx_model.graph.initializer}

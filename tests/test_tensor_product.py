@@ -32,21 +32,12 @@ from equihls.passes.recognize.tensor_products import check_intertwiner, infer_ir
 from equihls.project import compile_model
 from equihls.ops.torch_ops import export as eq_export
 from equihls.ops.torch_ops import tensor_product
+from tests.exporters import EXPORTERS, export
 
 N = 4
 QUIET = dict(input_type="ap_fixed<12,6>", n_samples=64, log=lambda *a: None)
 DYN = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
 C110, C112, C111 = (torch.tensor(cg(1, 1, l), dtype=torch.float32) for l in (0, 2, 1))
-
-
-def _torch_export(model, path, x, dynamo=False):
-    if dynamo:
-        torch.onnx.export(model, (x,), path, dynamo=True, input_names=["x"], output_names=["y"],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},))
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter on purpose
-        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, **DYN)
 
 
 def _nodes(path, op):
@@ -105,9 +96,6 @@ def test_eager_matches_einsum_and_is_differentiable():
     assert torch.autograd.gradcheck(lambda a, b: tensor_product(a, b, cg(1, 1, 2)), (a, b))
 
 
-EXPORTERS = pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
-
-
 @EXPORTERS
 @pytest.mark.gxx
 def test_custom_op_compiles_to_bilinear(tmp_path, dynamo):
@@ -130,7 +118,7 @@ def test_custom_op_compiles_to_bilinear(tmp_path, dynamo):
 def test_einsum_compiles_to_bilinear_with_inferred_irreps(tmp_path, dynamo):
     torch.manual_seed(0)
     path = str(tmp_path / "einsum.onnx")
-    _torch_export(EinsumNet().eval(), path, torch.randn(2, N, 6), dynamo)
+    export(EinsumNet().eval(), (torch.randn(2, N, 6),), path, dynamo)
     eqs = sorted(n.attribute[0].s.decode() for n in _nodes(path, "Einsum"))
     assert len(eqs) == 3, eqs
     with warnings.catch_warnings():
@@ -144,7 +132,7 @@ def test_random_coupling_lowers_with_warning(tmp_path):
     rng = np.random.default_rng(1)
     c = torch.tensor(rng.normal(size=(3, 3, 1)) * 0.5, dtype=torch.float32)
     path = str(tmp_path / "rand.onnx")
-    _torch_export(EinsumNet(c110=c).eval(), path, torch.randn(2, N, 6))
+    export(EinsumNet(c110=c).eval(), (torch.randn(2, N, 6),), path, False)
     culprit = next(n.name for n in _nodes(path, "Einsum") if n.attribute[0].s.decode() == "bni,bnj,ijk->bnk")
     with pytest.warns(UserWarning, match="no symmetry is certified") as rec:
         irreps = _check_compiled(path, str(tmp_path / "prj"))
@@ -247,7 +235,7 @@ def test_other_einsums_are_not_bilinear_but_lowered_generally(tmp_path, c):
     from equihls.passes import pipeline
 
     path = str(tmp_path / "cross.onnx")
-    _torch_export(CrossParticle(c).eval(), path, torch.randn(2, N, 6))
+    export(CrossParticle(c).eval(), (torch.randn(2, N, 6),), path, False)
     _nodes(path, "Einsum")
     g, _ = pipeline.load(path)
     log = pipeline.run_ir(g, [])
