@@ -1,0 +1,96 @@
+"""What a user does with a Lorentz-equivariant peer model: export it with torch (either exporter),
+`equihls compile` it (following the compiler's own advice, up to ROUNDS times, when its symmetry probe names
+rounded tensors to keep exact), `equihls check` it, and compare the C simulation with torch."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import torch
+
+from equihls import cli, project
+from equihls.project import LAYOUT
+from equihls.verify import check
+
+from tests.peer.lorentz_models import MODELS, N
+
+INPUT_TYPE = "ap_fixed<12,8,AP_RND_CONV,AP_SAT>"    # LSB 1/16, [-128, 128)
+ROUNDS = 3                                           # compiles following the probe's --type advice
+
+
+def export(model: torch.nn.Module, path: str, dynamo: bool):
+    """torch.onnx.export as a user calls it, dynamic batch axis (as tests/test_torch_exporters.py)."""
+    kw = dict(input_names=["x"], output_names=["y"], dynamo=dynamo)
+    if dynamo:
+        kw.update(dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=True)
+    else:
+        kw.update(dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    torch.onnx.export(model, (torch.zeros(2, N, 4),), path, **kw)
+
+
+def events(n=64, seed=0, padded=False):
+    """Four-momenta on the input grid (E > 0); `padded`: 2..N real particles, the rest zero rows."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-64, 65, size=(n, N, 4)) / 16.0
+    x[..., 0] = np.abs(x[..., 0]) + 4.0
+    if padded:
+        k = rng.integers(2, N + 1, size=n)
+        x[np.arange(N)[None, :] >= k[:, None]] = 0.0
+    return x
+
+
+def build(name: str, seed: int = 1) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return MODELS[name][0]().eval()
+
+
+def compile_project(tmp_path, name: str, model, dynamo: bool, padded: bool):
+    """Export and compile; when the symmetry probe fails and names suspects, compile once more with
+    `--type TENSOR=exact_type` for each (the compiler's printed advice). Returns (project dir, x, manifest)."""
+    _, groups, orep, operm = MODELS[name]
+    path = str(tmp_path / f"{name}.onnx")
+    export(model, path, dynamo)
+    x = events(padded=padded)
+    np.savez(tmp_path / "s.npz", x=x)
+    base = ["compile", path, "--input-type", INPUT_TYPE, "--samples", str(tmp_path / "s.npz"),
+            "--symmetry", groups, "--output-rep", orep, "--output-perm", operm]
+    out = str(tmp_path / "prj")
+    assert cli.main(base + ["-o", out]) == 0
+    m = json.load(open(os.path.join(out, LAYOUT.manifest)))
+    types = []
+    for k in range(ROUNDS):       # each round keeps the next rounded, non-invariant tensor exact
+        probe = m["symmetry_probe"]
+        if probe["verdict"] == check.PASS or not probe.get("suspects"):
+            break
+        types += [a for s in probe["suspects"] for a in ("--type", f"{s['tensor']}={s['exact_type']}")]
+        out = str(tmp_path / f"prj_exact{k}")
+        assert cli.main(base + ["-o", out] + types) == 0
+        m = json.load(open(os.path.join(out, LAYOUT.manifest)))
+    return out, x, m
+
+
+def assert_user_story(tmp_path, capsys, name: str, dynamo: bool, padded: bool = False):
+    """Compile exit 0, self-check and symmetry probe PASS, `equihls check` PASS on every line with
+    pairs > 0, and the C-sim agrees with torch on the quantised events (output not constant)."""
+    model = build(name)
+    out, x, m = compile_project(tmp_path, name, model, dynamo, padded)
+    assert m["self_check"]["passed"] is True
+    assert m["symmetry_probe"]["verdict"] == check.PASS, m["symmetry_probe"]
+    capsys.readouterr()
+    assert cli.main(["check", out, "--samples", "3", "-q"]) == 0, capsys.readouterr().out
+    rep = json.load(open(os.path.join(out, LAYOUT.certificate)))
+    assert rep["verdict"] == check.PASS
+    assert sorted(rep["groups"]) == ["lorentz", "perm"]
+    assert rep["lines"] and all(r["pairs"] > 0 for r in rep["lines"]), rep["lines"]
+
+    p = project.Project(out)
+    xq = p.input_type(0).quantize(x)
+    y_sim = np.asarray(p.run(xq)[0]).reshape(len(x), -1)
+    with torch.no_grad():
+        y_torch = model(torch.tensor(xq, dtype=torch.float32)).numpy().reshape(len(x), -1)
+    spread = y_torch.std()
+    assert spread > 0.01                                      # the output is not constant
+    err = np.abs(y_sim - y_torch).max()
+    assert err <= 0.02 * spread + 4 * p.output_type(0).lsb, (err, spread)
+    return err
