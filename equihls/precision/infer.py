@@ -254,6 +254,18 @@ def infer(g, input_types: dict, default_type: FixedType, weight_frac: int | None
     return prec
 
 
+class _Bounded:
+    """A type seen through its tensor's tighter value interval: raw_min/raw_max are the interval
+    (a positive lower bound survives, e.g. Clip(n, min=1) before a square and a reciprocal), every
+    other attribute is the smallest type holding it; blocks read operand bounds as raw_min/raw_max."""
+
+    def __init__(self, ty: FixedType, lo: int, hi: int):
+        self._ty, self.raw_min, self.raw_max = ty, lo, hi
+
+    def __getattr__(self, name):
+        return getattr(self._ty, name)
+
+
 def _narrower_interval(g, node, blk, types, qconst, intervals, lo: int, hi: int, f: int) -> tuple:
     """The block's exact result interval (raw at f) from its inputs' intervals rather than their
     types: acc_range evaluated on the smallest types holding those intervals (interval arithmetic is
@@ -264,7 +276,7 @@ def _narrower_interval(g, node, blk, types, qconst, intervals, lo: int, hi: int,
         if t in intervals and t in types and not g.is_const(t):
             ilo, ihi, fi = intervals[t]
             if fi == types[t].frac and (ilo, ihi) != (types[t].raw_min, types[t].raw_max):
-                narrow[t] = exact_type(min(ilo, 0), ihi, fi, signed=ilo < 0)
+                narrow[t] = _Bounded(exact_type(min(ilo, 0), ihi, fi, signed=ilo < 0), ilo, ihi)
     if not narrow:
         return lo, hi
     ilo, ihi, fi = blk.acc_range(g, node, {**types, **narrow}, qconst)

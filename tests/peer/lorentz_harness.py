@@ -1,6 +1,6 @@
 """What a user does with a Lorentz-equivariant peer model: export it with torch (either exporter),
-`equihls compile` it (following the compiler's own advice, up to ROUNDS times, when its symmetry probe names
-rounded tensors to keep exact), `equihls check` it, and compare the C simulation with torch."""
+`equihls compile` it with the defaults (auto-exact keeps the covariant tensors the probe names exact),
+`equihls check` it, and compare the C simulation with torch."""
 from __future__ import annotations
 
 import json
@@ -13,20 +13,10 @@ from equihls import cli, project
 from equihls.project import LAYOUT
 from equihls.verify import check
 
+from tests.exporters import export
 from tests.peer.lorentz_models import MODELS, N
 
 INPUT_TYPE = "ap_fixed<12,8,AP_RND_CONV,AP_SAT>"    # LSB 1/16, [-128, 128)
-ROUNDS = 3                                           # compiles following the probe's --type advice
-
-
-def export(model: torch.nn.Module, path: str, dynamo: bool):
-    """torch.onnx.export as a user calls it, dynamic batch axis (as tests/test_torch_exporters.py)."""
-    kw = dict(input_names=["x"], output_names=["y"], dynamo=dynamo)
-    if dynamo:
-        kw.update(dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=True)
-    else:
-        kw.update(dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    torch.onnx.export(model, (torch.zeros(2, N, 4),), path, **kw)
 
 
 def events(n=64, seed=0, padded=False):
@@ -46,28 +36,15 @@ def build(name: str, seed: int = 1) -> torch.nn.Module:
 
 
 def compile_project(tmp_path, name: str, model, dynamo: bool, padded: bool):
-    """Export and compile; when the symmetry probe fails and names suspects, compile once more with
-    `--type TENSOR=exact_type` for each (the compiler's printed advice). Returns (project dir, x, manifest)."""
+    """Export and compile with the defaults. Returns (project dir, x, manifest)."""
     _, groups, orep, operm = MODELS[name]
-    path = str(tmp_path / f"{name}.onnx")
-    export(model, path, dynamo)
+    path = export(model, (torch.zeros(2, N, 4),), str(tmp_path / f"{name}.onnx"), dynamo)
     x = events(padded=padded)
     np.savez(tmp_path / "s.npz", x=x)
-    base = ["compile", path, "--input-type", INPUT_TYPE, "--samples", str(tmp_path / "s.npz"),
-            "--symmetry", groups, "--output-rep", orep, "--output-perm", operm]
     out = str(tmp_path / "prj")
-    assert cli.main(base + ["-o", out]) == 0
-    m = json.load(open(os.path.join(out, LAYOUT.manifest)))
-    types = []
-    for k in range(ROUNDS):       # each round keeps the next rounded, non-invariant tensor exact
-        probe = m["symmetry_probe"]
-        if probe["verdict"] == check.PASS or not probe.get("suspects"):
-            break
-        types += [a for s in probe["suspects"] for a in ("--type", f"{s['tensor']}={s['exact_type']}")]
-        out = str(tmp_path / f"prj_exact{k}")
-        assert cli.main(base + ["-o", out] + types) == 0
-        m = json.load(open(os.path.join(out, LAYOUT.manifest)))
-    return out, x, m
+    assert cli.main(["compile", path, "--input-type", INPUT_TYPE, "--samples", str(tmp_path / "s.npz"),
+                     "--symmetry", groups, "--output-rep", orep, "--output-perm", operm, "-o", out]) == 0
+    return out, x, json.load(open(os.path.join(out, LAYOUT.manifest)))
 
 
 def assert_user_story(tmp_path, capsys, name: str, dynamo: bool, padded: bool = False):

@@ -8,10 +8,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxscript")          # the dynamo exporter needs it
 
+from tests.exporters import EXPORTERS  # noqa: E402
 from tests.peer.lorentz_harness import assert_user_story  # noqa: E402
-
-EXPORTERS = pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
-
 
 @EXPORTERS
 @pytest.mark.gxx
