@@ -35,6 +35,11 @@ OUTPUT_TYPE = "y=ap_fixed<20,8,AP_RND_CONV>"
 GROUPS = "perm,so3,o3"
 N_EVENTS = 64
 
+PAIR_L2 = ("equihls check: so3: octahedral rotations 18 of 256 pairs mismatched (first: event 59, element O[12]: "
+           "8 LSB), o3: signed axis permutations 14 of 256 -> FAIL: rounded 2e features of the tensor product")
+TFN_L2 = ("equihls check: so3: octahedral rotations 15 of 256 pairs mismatched "
+          "(first: event 62, element O[12]: 36 LSB); "
+          "o3 7 of 256; continuous lines exceed the floor by 4.02 / 4.39 LSB (mean) -> FAIL: rounded l=2 harmonics")
 # stage -> {(model, exporter): why it fails today (the refusal, or the failing line of the check)}
 XFAIL = {
     "compile": {
@@ -44,8 +49,33 @@ XFAIL = {
         ("linear_gate", "torchscript"): "equihls: error: ...: output 'y' is a constant (an initializer, or "
                                         "computed from constants only): nothing to compute at run time",
     },
-    "check": {},
-    "csim": {},
+    "check": {
+        # rounded l=2 features: the compile-time probe names them, but keeping them exact (its --type
+        # hints) needs ever wider types and ends at 'its exact result needs 110 bits (> 96)'
+        ("pairwise_fctp", "dynamo"): PAIR_L2,
+        ("pairwise_fctp", "torchscript"): PAIR_L2,
+        ("tfn_sh2", "dynamo"): TFN_L2,
+        ("tfn_sh2", "torchscript"): TFN_L2,
+        # nn.Gate's tanh/sigmoid tables (grid step 2^-6): a rotation that moves an invariant input across
+        # a cell edge jumps the output by a table step (exact lines pass)
+        ("linear_gate", "dynamo"): "so3: Haar rotations  mean 4.42 p99 29.45 LSB | floor 1.66 4.44: C-sim violation "
+                                   "exceeds the float64 floor by 2.76 LSB (mean) -> FAIL",
+    },
+    "csim": {
+        # o3.Norm = sqrt(relu(.)) on a uniform grid table: near 0 its error is ~sqrt(grid step)/2
+        ("explicit_tp", "dynamo"): "max |C-sim - torch| 0.0087 on the o3.Norm output (spread 0.10; allowed 0.003): "
+                                   "sqrt table near 0",
+        ("explicit_tp", "torchscript"): "max |C-sim - torch| 0.0087 on the o3.Norm output (spread 0.10; allowed "
+                                        "0.003): sqrt table near 0",
+        ("linear_gate", "dynamo"): "max |C-sim - torch| 0.0100 (spread 0.113; allowed 0.0032): tanh/sigmoid tables "
+                                   "of nn.Gate, grid step 2^-6",
+        ("pairwise_fctp", "dynamo"): "max |C-sim - torch| 0.0184 (spread 0.180; allowed 0.0046): o3.Norm sqrt table",
+        ("pairwise_fctp", "torchscript"): "max |C-sim - torch| 0.0184 (spread 0.180; allowed 0.0046): o3.Norm sqrt "
+                                          "table",
+        ("tfn_sh2", "dynamo"): "max |C-sim - torch| 0.093 / 0.187 (spread 2.27 / 4.62; allowed 0.046 / 0.093): "
+                               "o3.Norm sqrt table on the l<=2 messages",
+        ("tfn_sh2", "torchscript"): "max |C-sim - torch| 0.093 / 0.187 (spread 2.27 / 4.62): o3.Norm sqrt table",
+    },
 }
 CASES = [(name, exporter) for name in sorted(models.MODELS) for exporter in ("dynamo", "torchscript")]
 _compiled = {}
@@ -57,7 +87,7 @@ def _events(n=N_EVENTS, seed=0):
 
 
 def _cases(stage):
-    marks = {"compile": XFAIL["compile"]} if stage == "compile" else {**XFAIL["compile"], **XFAIL[stage]}
+    marks = XFAIL["compile"] if stage == "compile" else {**XFAIL["compile"], **XFAIL[stage]}
     return [pytest.param(name, exporter, id=f"{name}-{exporter}",
                          marks=[pytest.mark.xfail(strict=True, reason=marks[name, exporter])]
                          if (name, exporter) in marks else []) for name, exporter in CASES]
