@@ -62,10 +62,11 @@ def build_grid_table(fname: str, params: tuple, in_type: FixedType, domain: tupl
         shift += 1
     n = ((n_in - 1) >> shift) + 1
     sc = 2.0 ** -in_type.frac
-    k = np.arange(n, dtype=np.int64)
-    lo = raw_lo + (k << shift)
-    hi = np.minimum(lo + (1 << shift) - 1, raw_hi)
-    flo, fhi = fn(lo * sc, **p), fn(hi * sc, **p)
+    # cell bounds as Python ints: raw values of wide input types (> 63 bits) overflow int64
+    lo = [raw_lo + (k << shift) for k in range(n)]
+    hi = [min(a + (1 << shift) - 1, raw_hi) for a in lo]
+    flo = fn(np.array([a * sc for a in lo]), **p)
+    fhi = fn(np.array([b * sc for b in hi]), **p)
     fmin, fmax = np.minimum(flo, fhi), np.maximum(flo, fhi)
     for c in fn.extrema(**p):   # f monotone between extrema: their representable neighbours too
         for r in {math.floor(c / sc), math.ceil(c / sc)}:
@@ -81,7 +82,7 @@ def build_grid_table(fname: str, params: tuple, in_type: FixedType, domain: tupl
     raw = [int(round(float(v))) for v in mid]
     vals = np.array([float(q) for q in raw]) * 2.0 ** -out_frac
     err = float(max(np.max(np.abs(vals - fmin)), np.max(np.abs(vals - fmax))))
-    cells = list(zip(lo.tolist(), hi.tolist()))
+    cells = list(zip(lo, hi))
     return {"raw": raw, "cells": cells, "err": err, "shift": shift, "raw_lo": raw_lo,
             "lo": raw_lo * sc, "hi": raw_hi * sc}
 

@@ -162,7 +162,7 @@ def lower_routing(g) -> bool:
         if node.attrs.get("reduction", "none") not in ("none", b"none"):
             continue   # a scatter that adds/multiplies is arithmetic, not data movement
         if any(not node.inputs[i] for i in data_idx) or \
-                (node.op in DATA_INPUTS and any(const(g, node.inputs[i]) is not None for i in data_idx)) or \
+                (node.op in DATA_INPUTS and all(const(g, node.inputs[i]) is not None for i in data_idx)) or \
                 any(const(g, t) is None for k, t in enumerate(node.inputs) if k not in data_idx and t):
             continue
         sizes = [int(np.prod(g.shapes[node.inputs[i]])) for i in data_idx]
@@ -170,7 +170,7 @@ def lower_routing(g) -> bool:
         values = [np.asarray(const(g, t)) if t and k not in data_idx else None for k, t in enumerate(node.inputs)]
         for j, i in enumerate(data_idx):
             values[i] = (np.arange(sizes[j], dtype=np.int64) + offsets[j]).reshape(g.shapes[node.inputs[i]])
-        outs = _eval_node_proto(node, values)
+        outs = _eval_node_proto(node, values, g.opset)
         new = []
         for out_name, table in zip(node.outputs, outs):
             src = np.asarray(table, dtype=np.int64).reshape(-1)
@@ -193,11 +193,11 @@ def lower_routing(g) -> bool:
     return changed
 
 
-def _eval_node_proto(node, values):
+def _eval_node_proto(node, values, opset: int = OPSET):
     """Evaluate an IR node (standard ONNX op) on numpy values with the ONNX reference evaluator."""
     from onnx import helper
 
     proto = helper.make_node(node.op, [f"x{k}" if t else "" for k, t in enumerate(node.inputs)],
                              [f"y{k}" for k in range(len(node.outputs))], **node.attrs)
     proto.input[:] = [f"x{k}" if t else "" for k, t in enumerate(node.inputs)]
-    return _eval_node(proto, values, OPSET)
+    return _eval_node(proto, values, opset)

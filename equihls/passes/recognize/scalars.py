@@ -68,7 +68,8 @@ def _pair(g, a, b, d, extra=None):
     """(x, metric) if a and b are the same tensor up to diagonal ±1 factors, else None."""
     xa, ma = metric_operand(g, a, d)
     xb, mb = metric_operand(g, b, d)
-    if xa != xb or const(g, xa) is not None or len(g.shapes[xa]) != 3:
+    # (1, N, D) only: a first axis that merged the batch (e3nn's reshape(-1, mul, d)) is not one event's N
+    if xa != xb or const(g, xa) is not None or len(g.shapes[xa]) != 3 or g.shapes[xa][0] != 1:
         return None
     m = ma * mb * (extra if extra is not None else 1.0)
     return (xa, m) if _valid_metric(m) else None
