@@ -29,7 +29,7 @@ from .frontend import onnx_import as frontend, qonnx_quant as quant, source
 from .precision import infer as precision
 from .backend import staging as pdir
 from .backend.csim import CSim, build as build_csim, check_finite, range_report, write_bridge
-from .errors import EquihlsError, OptionError, OverflowDetected, SelfCheckError
+from .errors import EquihlsError, OptionError, OverflowDetected, SelfCheckError, TypeWidthError
 from .ir.fixedpoint import FixedType, parse_user_type
 from .backend import emit as emitter
 from .backend import extension
@@ -359,10 +359,17 @@ def stage_keep_covariant_exact(b: _Build):
         new = [s for s in res["suspects"] if s["tensor"] not in overrides]
         if not new:
             break
-        for s in new:
-            overrides[s["tensor"]] = FixedType.parse(s["exact_type"])
-            b.auto_exact["tensors"].append({"tensor": s["tensor"], "from": s["type"], "to": s["exact_type"]})
-        b.prec = _infer(b, overrides)
+        trial = {**overrides, **{s["tensor"]: FixedType.parse(s["exact_type"]) for s in new}}
+        try:
+            prec = _infer(b, trial)
+        except TypeWidthError as e:     # exact here, a tensor downstream would exceed the widest type
+            b.auto_exact["not_kept"] = [{"tensor": s["tensor"], "type": s["type"], "exact_type": s["exact_type"],
+                                         "reason": str(e)} for s in new]
+            b.log(f"equihls: warning: cannot keep {', '.join(s['tensor'] for s in new)} exact for the declared "
+                  f"symmetry: {e}")
+            break
+        overrides, b.prec = trial, prec
+        b.auto_exact["tensors"] += [{"tensor": s["tensor"], "from": s["type"], "to": s["exact_type"]} for s in new]
     b.prec.overridden = set(user)      # the manifest's user_override: what the user typed, not these
     if b.auto_exact["tensors"]:
         cost = {k: [estimate.estimate(b.g, p, b.tgt, b.clock)["total"][k] for p in (before, b.prec)]
