@@ -12,15 +12,20 @@ EXPORTERS_SLOW_DYNAMO = pytest.mark.parametrize("dynamo", [pytest.param(True, ma
                                                 ids=["dynamo", "torchscript"])
 
 
-def export(model, args, path: str, dynamo: bool, input_names=("x",), output_names=("y",)) -> str:
-    """Export `model` (eval mode) on example `args` (a tuple of [B, ...] tensors) to `path`."""
+def export(model, args, path: str, dynamo: bool, input_names=("x",), output_names=("y",), opset: int | None = 17,
+           external_data: bool = False) -> str:
+    """Export `model` (eval mode) on example `args` (a tuple of [B, ...] tensors) to `path`.
+    opset: the TorchScript exporter's opset (None: its default, as a user who names none gets);
+    external_data: dynamo writes the weights to `path`.data (as it does by default for large models)."""
     ins, outs = list(input_names), list(output_names)
     if dynamo:
         torch.onnx.export(model, args, path, dynamo=True, input_names=ins, output_names=outs,
-                          dynamic_shapes=tuple({0: torch.export.Dim("batch")} for _ in ins))
+                          dynamic_shapes=tuple({0: torch.export.Dim("batch")} for _ in ins),
+                          **({"external_data": True} if external_data else {}))
         return path
+    kw = {} if opset is None else {"opset_version": opset}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(model, args, path, dynamo=False, opset_version=17, input_names=ins, output_names=outs,
-                          dynamic_axes={k: {0: "batch"} for k in ins + outs})
+        torch.onnx.export(model, args, path, dynamo=False, input_names=ins, output_names=outs,
+                          dynamic_axes={k: {0: "batch"} for k in ins + outs}, **kw)
     return path

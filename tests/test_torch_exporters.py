@@ -18,6 +18,7 @@ from equihls.verify import check  # noqa: E402
 from equihls.project import LAYOUT  # noqa: E402
 from equihls import cli, project  # noqa: E402
 from equihls.frontend import source  # noqa: E402
+from tests import exporters  # noqa: E402
 
 N = 4
 INPUT_TYPE = "ap_fixed<12,8,AP_RND_CONV,AP_SAT>"    # LSB 1/16, [-128, 128)
@@ -57,12 +58,7 @@ MODELS = {"deepsets": (DeepSets, "perm"), "gram_pairs": (GramPairs, "perm,lorent
 
 def export(model: torch.nn.Module, path: str, dynamo: bool):
     """torch.onnx.export with a dynamic batch axis; dynamo=True forces external data."""
-    kw = dict(input_names=["x"], output_names=["y"], dynamo=dynamo)
-    if dynamo:
-        kw.update(dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=True)
-    else:
-        kw.update(dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    torch.onnx.export(model, (torch.zeros(2, N, 4),), path, **kw)
+    exporters.export(model, (torch.zeros(2, N, 4),), path, dynamo, opset=None, external_data=True)
 
 
 def lattice_events(n=64, seed=0):

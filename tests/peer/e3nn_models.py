@@ -5,6 +5,7 @@ each, and returns invariants [batch, K] (0e), so it is O(3) and permutation inva
 import torch
 from e3nn import nn as enn
 from e3nn import o3
+from tests import exporters
 
 N = 4                       # particles per event
 VEC = o3.Irreps("1x1o")     # the per-particle input
@@ -91,10 +92,5 @@ MODELS = {"pairwise_fctp": PairwiseFCTP, "linear_gate": LinearGate, "tfn_sh2": T
 
 
 def export(model: torch.nn.Module, path: str, dynamo: bool, n: int = N):
-    """torch.onnx.export of x [batch, n, 3] -> y, batch axis dynamic, as tests/test_torch_exporters does."""
-    kw = dict(input_names=["x"], output_names=["y"], dynamo=dynamo)
-    if dynamo:
-        kw.update(dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=True)
-    else:
-        kw.update(dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    torch.onnx.export(model, (torch.zeros(2, n, 3),), path, **kw)
+    """x [batch, n, 3] -> y as a user exports it: batch axis dynamic, the exporters' own defaults."""
+    exporters.export(model, (torch.zeros(2, n, 3),), path, dynamo, opset=None, external_data=True)
