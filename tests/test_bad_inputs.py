@@ -79,10 +79,13 @@ def _models(d) -> dict:
     p["inf_weight"] = _save(d, "inf_weight", [_mm(name="dense1")], [X], [Y], [inf_w])
     then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"], name="inner")], "then", [], [VI("t", F, None)])
     other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"], name="inner2")], "else", [], [VI("e", F, None)])
+    # the condition is computed at run time (an If on a constant is inlined: tests/test_control_flow.py)
     p["if_node"] = _save(d, "if_node", [helper.make_node("Relu", ["x"], ["r"], name="pre"),
+                                        helper.make_node("ReduceMax", ["x"], ["top"], name="top", keepdims=0),
+                                        helper.make_node("Greater", ["top", "zero"], ["cond"], name="positive"),
                                         helper.make_node("If", ["cond"], ["z"], then_branch=then, else_branch=other,
                                                          name="my_if"), _mm(i="z")],
-                         [X], [Y], [_w(), numpy_helper.from_array(np.array(True), "cond")])
+                         [X], [Y], [_w(), numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
     body = helper.make_graph([helper.make_node("Identity", ["c_in"], ["c_out"], name="body_id"),
                               helper.make_node("Relu", ["x"], ["v"], name="body_relu")], "body",
                              [VI("i", TensorProto.INT64, []), VI("c_in", TensorProto.BOOL, [])],
@@ -181,7 +184,8 @@ CASES = [
     ("output_is_input", ["compile", "{m[output_is_input]}"], 2, ["output 'x' is the model's input itself"]),
     ("nan_weight", ["compile", "{m[nan_weight]}"], 2, ["constant 'W'", "MatMul 'dense1'", "NaN/Inf", "nan"]),
     ("inf_weight", ["compile", "{m[inf_weight]}"], 2, ["constant 'W'", "MatMul 'dense1'", "inf"]),
-    ("if_subgraph", ["compile", "{m[if_node]}"], 2, ["If 'my_if'", "control flow"]),
+    ("if_subgraph", ["compile", "{m[if_node]}"], 2, ["If 'my_if'", "control flow", "condition 'cond' is computed "
+                                                                                 "at run time"]),
     ("loop_subgraph", ["compile", "{m[loop_node]}"], 2, ["Loop 'my_loop'", "control flow"]),
     ("too_wide", ["compile", "{m[too_wide]}"], 2, ["Eltwise 'sq2'", "116 bits", "'p1'", "cannot narrow",
                                                    "--input-type"]),

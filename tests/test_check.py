@@ -96,8 +96,9 @@ def test_non_invariant_model_fails_lorentz_passes_perm(tmp_path):
     x = lattice_events(300)
     rep = check.run(p, xs=[x], n_elements=4, progress=False)
     assert line(rep, "perm", True)["passed"] and line(rep, "perm", True)["mismatched"] == 0
-    ex = line(rep, "lorentz", True)
-    assert not ex["passed"] and ex["mismatched"] > 0 and ex["first_mismatch"]["diff_lsb"] > 0
+    ex = line(rep, "lorentz", True)     # the float64 model breaks it on the grid too: model exceptions > 1%
+    assert not ex["passed"] and "float64 model itself breaks the symmetry" in ex["reason"], ex["reason"]
+    assert ex["model_exceptions"] > 0.5 * (ex["pairs"] + ex["model_exceptions"])
     for r in rep["lines"]:       # the float64 model itself is not Lorentz invariant: continuous lines say so
         if r["kind"] == "continuous":
             assert not r["passed"] and "float64 model itself" in r["reason"]
@@ -107,6 +108,33 @@ def test_non_invariant_model_fails_lorentz_passes_perm(tmp_path):
     rep0 = check.run(p0, xs=[x], n_elements=4, progress=False)
     assert rep0["passed"], check.format_report(rep0)
     assert {r["group"] for r in rep0["lines"]} == {"perm", "lorentz", "o13"}
+
+
+class MaskedGramSum(torch.nn.Module):
+    """GramSum over the particles with x.sum(-1) != 0 (how PELICAN and LorentzNet mask padding):
+    Lorentz invariant except where an integer Lorentz word maps a real particle onto E+px+py+pz = 0."""
+
+    def forward(self, x):
+        m = (x.sum(dim=-1) != 0).float()
+        return (scalar_products(x) * m[:, :, None] * m[:, None, :]).sum(dim=(1, 2)).unsqueeze(-1) * 2.0 ** -10
+
+
+def test_model_exceptions_on_exact_lines(tmp_path):
+    """Pairs where the float64 model itself is not symmetric (the mask, under a few Lorentz words)
+    are counted as model exceptions and not judged as firmware: the boosts and rotations find the
+    model invariant off the grid, so the line passes, and the firmware is bit-identical on every
+    other pair. The non-invariant model above fails its exact line on the same rule."""
+    x = np.random.default_rng(4).integers(-64, 65, size=(400, N, 4)) / 16.0
+    x[..., 0] = np.abs(x[..., 0]) + 4.0
+    x = x[(x.sum(axis=-1) != 0).all(axis=1)]    # no particle of the events themselves on the mask
+    np.savez(tmp_path / "s.npz", x=x)       # on the input grid: quantising moves no particle onto the mask
+    p = tiny_project(tmp_path, MaskedGramSum(), "masked", symmetry=["perm", "lorentz"], samples=str(tmp_path / "s.npz"))
+    rep = check.run(p, xs=[x], n_elements=24, progress=False)
+    ex = line(rep, "lorentz", True)
+    assert 0 < ex["model_exceptions"] < 0.1 * ex["pairs"], ex
+    assert ex["mismatched"] == 0 and ex["passed"], check.format_report(rep)
+    assert "pairs where the float64 model itself is not symmetric" in check.format_report(rep)
+    assert line(rep, "perm", True)["model_exceptions"] == 0
 
 
 def test_narrowed_accumulator_breaks_the_exact_certificate(tmp_path):

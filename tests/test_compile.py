@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from equihls import driver, project
+from equihls import api, driver, project
 from equihls.errors import EquihlsError, InputError, ModelError, UnsupportedNodeError
 from models import compile_zoo
 from tests.conftest import MODEL, ROOT, SAMPLES, staging_leftovers
@@ -146,14 +146,22 @@ def test_refusal_names_node_and_leaves_no_project(tmp_path):
     assert not os.path.exists(out) and staging_leftovers(out) == []
 
 
-def test_refusal_of_non_gram_matmul(tmp_path):
+@pytest.mark.gxx
+def test_non_gram_runtime_matmul_computes_the_model(tmp_path):
+    """x·diag(w)·xᵀ with w no metric: not a scalar-products block, lowered as its Einsum (exact
+    products and sums); the C-sim equals ONNX Runtime on raw inputs to the output LSB."""
+    ort = pytest.importorskip("onnxruntime")
     w = helper.make_tensor("w", TensorProto.FLOAT, [4], [1.0, 2.0, 1.0, 1.0])
     p = _tiny(tmp_path, [helper.make_node("Mul", ["x", "w"], ["xw"], name="scale"),
                          helper.make_node("Transpose", ["x"], ["xt"], name="tr", perm=[0, 2, 1]),
                          helper.make_node("MatMul", ["xw", "xt"], ["y"], name="m3")], [w], [4, 4])
-    with pytest.raises(UnsupportedNodeError,
-                       match="MatMul 'm3': both inputs are runtime tensors and no equihls pattern matched"):
-        project.compile_model(p, output_dir=str(tmp_path / "proj"), **QUIET)
+    prj = api.compile(p, output_dir=str(tmp_path / "proj"), input_type="ap_fixed<10,4,AP_RND_CONV,AP_SAT>", **QUIET)
+    x = np.random.default_rng(3).integers(-96, 97, size=(40, 4, 4)) / 32.0
+    y = np.asarray(prj.predict(x)).reshape(40, 4, 4)
+    s = ort.InferenceSession(p)
+    ref = s.run(None, {"x": x.astype(np.float32)})[0]
+    assert np.abs(ref).max() > 4
+    assert np.abs(y - ref).max() <= prj.output_type(0).lsb
 
 
 def test_nan_in_samples_names_row(tmp_path):

@@ -247,6 +247,11 @@ def test_softmax(tmp_path, op, opset, axis):
     tables = sorted(n.attrs["fn"] for n in g.nodes if n.op == "LUT")
     assert tables == (["exp", "reciprocal"] if op == "Softmax" else ["exp", "log"])
     assert any(n.op == "ReduceMax" for n in g.nodes)   # the exact max-subtraction
+    # the tables know what the interval analysis cannot: x - max <= 0, and the sum of exps >= 1
+    clamps = {n.attrs["fn"]: n.attrs.get("clamp") for n in g.nodes if n.op == "LUT"}
+    assert clamps.pop("exp") == [-32.0, 0.0] and list(clamps.values()) == [[1.0, 1e300]]
+    doms = {n.attrs["fn"]: n.attrs.get("domain") for n in g.nodes if n.op == "LUT"}
+    assert all(d is None or d[0] <= d[1] for d in doms.values())
 
 
 @pytest.mark.parametrize("op", ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "ReduceMax",

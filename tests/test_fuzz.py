@@ -441,9 +441,9 @@ def test_fuzz_compile_refuses_or_reproduces_float(spec):
     hypothesis.assume(verdict != "float_overflow")   # float32 itself overflows: not a valid example
 
 
-def _matmul_of_two_tensors() -> Spec:
-    """x @ x on [batch, 2, 2]: both operands at run time, which equihls refuses (README op table)."""
-    node = helper.make_node("MatMul", ["x0", "x0"], ["t0"], name="n0_MatMul")
+def _unlowered_op() -> Spec:
+    """sin(x) on [batch, 2, 2]: an op equihls has no lowering for (README op table)."""
+    node = helper.make_node("Sin", ["x0"], ["t0"], name="n0_Sin")
     return Spec([node], {}, {"x0": (2, 2)}, {"x0": "ap_fixed<12,4>"}, ["t0"], {"x0": (2, 2), "t0": (2, 2)})
 
 
@@ -452,22 +452,22 @@ def test_fuzz_judges_refusals_and_crashes(tmp_path, monkeypatch):
     naming nothing of the model, and any non-EquihlsError exception, fail it."""
     from equihls.errors import UnsupportedNodeError
 
-    r = run_case(_matmul_of_two_tensors(), str(tmp_path))
-    assert r["verdict"] == "refused" and "n0_MatMul" in r["message"], r
+    r = run_case(_unlowered_op(), str(tmp_path))
+    assert r["verdict"] == "refused" and "n0_Sin" in r["message"], r
 
     def vague(*a, **k):
         raise UnsupportedNodeError(type("N", (), {"name": "?", "op": "?"})(), "something is wrong")
 
     monkeypatch.setattr(project, "compile_model", vague)
     with pytest.raises(AssertionError, match="refusal names nothing of the model"):
-        run_case(_matmul_of_two_tensors(), str(tmp_path))
+        run_case(_unlowered_op(), str(tmp_path))
 
     def crash(*a, **k):
         raise KeyError("t0")
 
     monkeypatch.setattr(project, "compile_model", crash)
     with pytest.raises(AssertionError, match="compile crashed with KeyError"):
-        run_case(_matmul_of_two_tensors(), str(tmp_path))
+        run_case(_unlowered_op(), str(tmp_path))
 
 
 def test_fidelity_criterion_fails_constant_biased_and_uncorrelated_outputs():

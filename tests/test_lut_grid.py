@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -62,16 +63,24 @@ def test_table_error_is_exact_max_over_every_input(k):
     for it, out_frac in ((_rand_in_type(RNG, fn), int(RNG.integers(4, 14))), (FixedType(16, 4), 10)):
         case = _lut_case(fn, params, clamp, it, out_frac)
         blk, node = block_for(case.node), case.node
-        tab = blk.table(node, case.prec.types)
         lo, hi = node.attrs["domain"]
-        raws = np.arange(lo, hi + 1, dtype=np.int64).reshape(1, -1)
-        y = np.asarray(blk.twin(case.g, node, {"x": raws}, case.prec.types, case.prec.qconst, 0), dtype=np.float64)
-        dev = np.abs(y * 2.0 ** -out_frac - f(raws * 2.0 ** -it.frac, **p))
-        assert np.max(dev) <= tab["err"] * (1 + 1e-12) + 1e-15
-        assert np.max(dev) >= tab["err"] * (1 - 1e-9) - 1e-15      # exact, not a loose bound
-        assert len(tab["raw"]) <= lut.MAX_GRID_ENTRIES
-        assert (tab["shift"] > 0) == (hi - lo + 1 > lut.MAX_GRID_ENTRIES)
-        assert case.prec.errs["y"] >= tab["err"]
+        errs = {}
+        for index in ("uniform", "log") if lo >= 0 or hi <= 0 else ("uniform",):   # the other kind too
+            n = dataclasses.replace(node, attrs={**node.attrs, "index": index,
+                                                 "mantissa_bits": lut.log_grid_mantissa(it)})
+            tab = blk.table(n, case.prec.types)
+            raws = np.arange(lo, hi + 1, dtype=np.int64).reshape(1, -1)
+            y = np.asarray(blk.twin(case.g, n, {"x": raws}, case.prec.types, case.prec.qconst, 0), dtype=np.float64)
+            dev = np.abs(y * 2.0 ** -out_frac - f(raws * 2.0 ** -it.frac, **p))
+            assert np.max(dev) <= tab["err"] * (1 + 1e-12) + 1e-15, index
+            assert np.max(dev) >= tab["err"] * (1 - 1e-9) - 1e-15, index     # exact, not a loose bound
+            assert len(tab["raw"]) <= lut.MAX_GRID_ENTRIES
+            if index == "uniform":
+                assert (tab["shift"] > 0) == (hi - lo + 1 > lut.MAX_GRID_ENTRIES)
+            errs[index] = tab["err"]
+        chosen = node.attrs.get("index", "uniform")          # the compiler keeps the smaller exact error
+        assert errs[chosen] == min(errs.values()) and (chosen == "uniform" or errs["log"] < errs["uniform"])
+        assert case.prec.errs["y"] >= errs[chosen]
 
 
 def test_out_of_domain_inputs_saturate_to_the_edge():
@@ -102,6 +111,23 @@ def test_interval_not_type_sets_the_domain():
     node = next(n for n in g.nodes if n.op == "LUT")
     assert prec.intervals["a"] == (128, 2047 + 128, 8)
     assert node.attrs["domain"] == [128, 2047 + 128]
+
+
+def test_a_square_is_never_negative():
+    """x*x (one tensor, elementwise): [0, max^2], so sqrt(x*x + (x-1)*(x-1)) is a table, not a
+    refusal; a product of two different tensors keeps its sign range."""
+    g = _graph([helper.make_node("Mul", ["x", "x"], ["s"], name="sq"),
+                helper.make_node("Sub", ["x", "one"], ["d"], name="d"),
+                helper.make_node("Mul", ["d", "d"], ["s2"], name="sq2"),
+                helper.make_node("Add", ["s", "s2"], ["n"], name="n"),
+                helper.make_node("Sqrt", ["n"], ["r"], name="rt"),
+                helper.make_node("Mul", ["x", "r"], ["y"], name="xy")], [("one", np.float32(1.0))])
+    prec = precision.infer(g, {"x": FixedType(12, 4)}, DEFAULT)
+    lo, hi, f = prec.intervals["s"]
+    assert (lo, hi) == (0, 64 << f), prec.intervals["s"]              # x in [-8, 8): x*x in [0, 64]
+    assert prec.intervals["n"][0] >= 0
+    assert next(n for n in g.nodes if n.op == "LUT").attrs["domain"][0] >= 0
+    assert prec.intervals["y"][0] < 0                                # x*r: signed x, no square
 
 
 def _model(nodes, inits=(), opset=20):
@@ -189,6 +215,26 @@ for _k, (_fn, _p, _c) in enumerate(FUNCS):
 # a wide input: coarse grid (shift > 0)
 GXX_CASES.append(_lut_case("gelu", {}, None, FixedType(20, 6), 10))
 GXX_IDS.append("gelu-wide")
+# wide one-signed intervals: log-indexed tables (sign applied by the header on a negative domain)
+LOG_CASES = {"sqrt-log": ("sqrt", {}, (0.0, 1e9), FixedType(28, 20), 12),
+             "reciprocal-neg-log": ("reciprocal", {}, (-1e9, -2.0 ** -6), FixedType(24, 14), 14),
+             "exp-neg-log": ("exp", {}, (-32.0, 0.0), FixedType(20, 8), 16),
+             "log-log": ("log", {}, (2.0 ** -8, 1e9), FixedType(30, 22), 10)}
+for _name, (_fn, _p, _c, _it, _f) in LOG_CASES.items():
+    GXX_CASES.append(_lut_case(_fn, _p, _c, _it, _f))
+    GXX_IDS.append(_name)
+
+
+@pytest.mark.parametrize("name", list(LOG_CASES))
+def test_wide_one_signed_intervals_get_log_indexed_tables(name):
+    """Where a uniform grid of 4096 cells is coarse near 0 (sqrt, reciprocal, log of a wide input;
+    exp on softmax's x - max <= 0), the log-indexed table's exact error is far smaller and is used."""
+    case = GXX_CASES[GXX_IDS.index(name)]
+    blk, node = block_for(case.node), case.node
+    assert node.attrs["index"] == "log"
+    log_err = blk.table(node, case.prec.types)["err"]
+    uni = dataclasses.replace(node, attrs={**node.attrs, "index": "uniform"})
+    assert log_err < 0.25 * blk.table(uni, case.prec.types)["err"]
 
 
 @pytest.fixture(scope="module")

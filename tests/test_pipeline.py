@@ -202,8 +202,9 @@ def test_log_starts_with_the_frontend_passes_that_ran(tmp_path):
 def test_every_frontend_rewrite_is_a_listed_pass():
     """The rewrites the frontend applies are named passes of the declared stages, in that order."""
     names = [p.__name__ for group in pipeline.stages() for p in group]
-    want = ["check_onnx", "unique_node_names", "check_graph_ports", "refuse_subgraphs", "fix_batch", "quant_to_casts",
-            "drop_passthrough", "infer_shapes", "fold_constants", "infer_shapes", "unflatten_tensordot",
+    want = ["check_onnx", "unique_node_names", "check_graph_ports", "fix_batch", "quant_to_casts",
+            "drop_passthrough", "infer_shapes", "fold_constants", "inline_constant_ifs", "refuse_subgraphs",
+            "infer_shapes", "unflatten_tensordot",
             "equihls_shapes", "ir_nodes", "unique_ir_names", "check_outputs", "check_const_values",
             "check_tensor_shapes", "recognize_scalar_products"]
     assert names[:len(want)] == want and names[-1] == "refuse_unlowered"

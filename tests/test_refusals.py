@@ -90,8 +90,18 @@ def test_a_single_unsupported_node_keeps_its_message(tmp_path):
                                       helper.make_node("MatMul", ["u", "v"], ["p"], name="m3"),
                                       helper.make_node("Flatten", ["p"], ["y"], name="fl")],
                [("ax", np.int64([-1])), ("ax1", np.int64([1]))], out_shape=(16,))
-    e = _refusal(mm)
-    assert str(e).startswith("MatMul 'm3': both inputs are runtime tensors and no equihls pattern matched"), str(e)
+    g, _ = frontend.load(mm)
+    passes.run_all(g)                       # an outer product as MatMul: lowered as its Einsum
+    assert all(n.is_equihls for n in g.nodes) and any(n.name.startswith("m3") for n in g.nodes)
+    big = tmp_path / "big.onnx"             # [64, 64]·[64, 64] per event: 262,144 products, over the cap
+    gr = helper.make_graph([helper.make_node("MatMul", ["x", "x"], ["y"], name="m3")], "m",
+                           [helper.make_tensor_value_info("x", F, ["batch", 64, 64])],
+                           [helper.make_tensor_value_info("y", F, ["batch", 64, 64])])
+    onnx.save(helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(big))
+    e = _refusal(str(big))
+    assert str(e).startswith("MatMul 'm3': both inputs are runtime tensors; as the Einsum '...ij,...jk->...ik' it "
+                             "is not lowered: intermediate"), str(e)
+    assert "(cap 65536)" in str(e)
 
 
 def _one(tmp_path, node, inits=(), opset=17):

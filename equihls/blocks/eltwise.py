@@ -65,6 +65,12 @@ class Eltwise(Block):
         tz = min((v & -v).bit_length() - 1 for v in nz)
         return min(tz, sum(types[t].frac for t in node.inputs))
 
+    @staticmethod
+    def _is_square(node) -> bool:
+        """Each output element is one element of one tensor times itself."""
+        a, b = node.inputs
+        return a == b and np.array_equal(np.asarray(node.attrs["ia"]), np.asarray(node.attrs["ib"]))
+
     def acc_range(self, g, node, types, qconst):
         (alo, ahi, fa), (blo, bhi, fb) = (operand_range(g, t, types, qconst) for t in node.inputs)
         op = node.attrs["op"]
@@ -72,6 +78,8 @@ class Eltwise(Block):
             return 0, 1, 0
         if op == "mul":
             p = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]
+            if self._is_square(node):     # a*a: never negative (what a norm or variance then relies on)
+                p = [0 if alo <= 0 <= ahi else min(alo * alo, ahi * ahi), max(alo * alo, ahi * ahi)]
             m = self._const_shift(g, node, types, qconst)
             return min(p) >> m, max(p) >> m, fa + fb - m
         f = max(fa, fb)

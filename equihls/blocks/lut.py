@@ -4,8 +4,9 @@ psi(x) = sgn(x) log(1 + |x|) uses a logarithmically indexed table (exponent + M 
 of |raw(x)|), so it covers the full input type — e.g. the exact 40-bit output of a Minkowski
 product block — with (W - M + 1) 2^M entries and a relative cell width of at most 2^-M.
 sigmoid and tanh use a uniform grid on [-8, 8) and [-4, 4) with saturation outside.
-func="grid" tabulates any function of blocks/lut_funcs.py on a uniform grid over the input's
-interval from the precision pass (bind_intervals), same header path (lut_uniform).
+func="grid" tabulates any function of blocks/lut_funcs.py over the input's interval from the
+precision pass (bind_intervals): on a uniform grid (lut_uniform), or, on a one-signed interval
+where its exact error is smaller, log-indexed like psi (lut_log_odd, sign applied).
 Table entries are f at the centre of each cell's image (f is monotone on every cell), rounded to
 nearest, so the error of an entry is at most half the rise of f across its cell plus half an
 output LSB; the compiler computes the exact maximum and records it.
@@ -85,6 +86,69 @@ def build_grid_table(fname: str, params: tuple, in_type: FixedType, domain: tupl
     cells = list(zip(lo, hi))
     return {"raw": raw, "cells": cells, "err": err, "shift": shift, "raw_lo": raw_lo,
             "lo": raw_lo * sc, "hi": raw_hi * sc}
+
+
+def _cell_range(fn, p: dict, lo: int, hi: int, sc: float, sign: int) -> tuple:
+    """(min, max) of sign*f(sign*a*sc) over the integers a in [lo, hi] (f monotone between extrema)."""
+    pts = [lo, hi]
+    for c in fn.extrema(**p):
+        for r in {math.floor(sign * c / sc), math.ceil(sign * c / sc)}:
+            if lo <= r <= hi:
+                pts.append(r)
+    v = sign * fn(np.array([sign * a * sc for a in pts]), **p)
+    return float(np.min(v)), float(np.max(v))
+
+
+@functools.lru_cache(maxsize=256)
+def build_log_grid_table(fname: str, params: tuple, in_type: FixedType, domain: tuple, out_frac: int, m: int):
+    """Table of a func="grid" LUT indexed like psi (lut_log_odd: exponent and m mantissa bits of
+    |raw(x)|, y = sgn(x) * table[index]) over a domain of one sign: cells of relative width at most
+    2^-m, exact below 2^m, so functions steep near 0 and flat far out (sqrt, reciprocal, log, exp
+    of x <= 0) keep their relative precision over a wide interval. On a negative domain the table
+    holds -f(-a), so the header's sign gives f(x). Cells outside the domain saturate to its edge.
+    err: the exact max over every representable input of the domain of |f(x) - y(x)|.
+
+    Returns dict like build_grid_table, with mantissa_bits instead of shift / raw_lo."""
+    fn, p = lut_funcs.lookup(fname), dict(params)
+    raw_lo, raw_hi = domain
+    sign = 1 if raw_lo >= 0 else -1
+    alo, ahi = (raw_lo, raw_hi) if sign > 0 else (-raw_hi, -raw_lo)
+    amax = max(-in_type.raw_min, in_type.raw_max)
+    sc = 2.0 ** -in_type.frac
+    n = int(psi_index(np.array([amax]), m)[0]) + 1
+    raw, err = [], 0.0
+    for k in range(n):
+        if k < (1 << m):
+            lo = hi = k
+        else:
+            e, mant = divmod(k - (1 << m), 1 << m)
+            lo = ((1 << m) + mant) << e
+            hi = (((1 << m) + mant + 1) << e) - 1
+        clo, chi = max(lo, alo), min(hi, ahi)
+        if clo > chi:                        # outside the domain: the nearest edge's value
+            clo = chi = alo if hi < alo else ahi
+        s = 1 if (clo == 0 and sign < 0) else sign     # a = 0 is x = 0, never negated by the header
+        fmin, fmax = _cell_range(fn, p, clo, chi, sc, s)
+        if not (math.isfinite(fmin) and math.isfinite(fmax)):
+            raise lut_funcs.TableDomainError(f"table of {fname}: not finite on the cell [{sign * clo * sc:.6g}, "
+                                             f"{sign * chi * sc:.6g}] of its input domain")
+        q = int(round((fmin + fmax) / 2 * 2.0 ** out_frac))
+        raw.append(q)
+        if not (hi < alo or lo > ahi):
+            v = q * 2.0 ** -out_frac
+            err = max(err, abs(v - fmin), abs(v - fmax))
+    return {"raw": raw, "cells": None, "err": err, "mantissa_bits": m,
+            "lo": raw_lo * sc, "hi": raw_hi * sc}
+
+
+def log_grid_mantissa(in_type: FixedType, max_entries: int = MAX_GRID_ENTRIES) -> int:
+    """The most mantissa bits whose log-indexed table over the whole input type has at most
+    max_entries entries (at most width - 1, at least 0)."""
+    amax = max(-in_type.raw_min, in_type.raw_max)
+    m = max(0, in_type.width - 1)
+    while m > 0 and int(psi_index(np.array([amax]), m)[0]) + 1 > max_entries:
+        m -= 1
+    return m
 
 
 def grid_domain(fname: str, params: tuple, it: FixedType, interval, where: str, clamp=None) -> tuple:
@@ -218,18 +282,28 @@ class LUT(Block):
                                                 + (f"of {node.attrs['origin']}, " if "origin" in node.attrs else "")
                                                 + f"input '{node.inputs[0]}')",
                                                 node.attrs.get("clamp")))
+        node.attrs.pop("index", None)
+        node.attrs.pop("mantissa_bits", None)
+        lo, hi = node.attrs["domain"]
+        if lo >= 0 or hi <= 0:   # one sign: a log-indexed table where its exact error is smaller
+            m = log_grid_mantissa(it)
+            uni = build_grid_table(fname, params, it, (lo, hi), node.attrs["frac"])["err"]
+            if build_log_grid_table(fname, params, it, (lo, hi), node.attrs["frac"], m)["err"] < uni:
+                node.attrs["index"], node.attrs["mantissa_bits"] = "log", m
 
     def table(self, node, types):
         it = types[node.inputs[0]]
         if node.attrs["func"] == "grid":
             fname, params = grid_params(node)
             dom = tuple(node.attrs.get("domain") or grid_domain(fname, params, it, None, f"LUT '{node.name}'"))
+            if _log_indexed(node):
+                return build_log_grid_table(fname, params, it, dom, node.attrs["frac"], node.attrs["mantissa_bits"])
             return build_grid_table(fname, params, it, dom, node.attrs["frac"])
         return build_table(node.attrs["func"], it, node.attrs["frac"], mantissa_bits(node, it))
 
     def acc_range(self, g, node, types, qconst):
         raw = self.table(node, types)["raw"]
-        if node.attrs["func"] == "psi":
+        if _sign_applied(node):
             t = max(abs(v) for v in raw)
             return -t, t, node.attrs["frac"]
         return min(raw), max(raw), node.attrs["frac"]
@@ -238,10 +312,11 @@ class LUT(Block):
         tab = self.table(node, types)
         table = np.array(tab["raw"], dtype=np.int64)
         x = raws[node.inputs[0]]
-        if node.attrs["func"] == "psi":
+        if _sign_applied(node):
             neg = x < 0
             a = np.where(neg, -x, x)
-            t = table[psi_index(a, mantissa_bits(node, types[node.inputs[0]]))]
+            m = tab["mantissa_bits"] if _log_indexed(node) else mantissa_bits(node, types[node.inputs[0]])
+            t = table[psi_index(a, m)]
             return np.where(neg, -t, t)
         idx = (as_dtype(x, 64) - tab["raw_lo"]) >> tab["shift"]
         idx = np.clip(idx.astype(np.int64), 0, len(table) - 1)
@@ -315,10 +390,11 @@ class LUT(Block):
         it = ctx["types"][node.inputs[0]]
         body = (f"    static const unsigned n_elem = {n};\n    static const int in_width = {it.width};\n"
                 f"    static const bool in_signed = {'true' if it.signed else 'false'};\n")
-        if node.attrs["func"] == "psi":
+        if _sign_applied(node):
             tt = FixedType(max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1,
                            max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1 - node.attrs["frac"])
-            body += f"    static const int mantissa_bits = {mantissa_bits(node, it)};\n"
+            m = tab["mantissa_bits"] if _log_indexed(node) else mantissa_bits(node, it)
+            body += f"    static const int mantissa_bits = {m};\n"
         else:
             tt = FixedType.parse(ctx["out_t_cpp"])
             body += (f"    static const long long raw_lo = {tab['raw_lo']}LL;\n"
@@ -329,7 +405,7 @@ class LUT(Block):
         return body + cpp_table("table", "table_t", vals)
 
     def cpp_call(self, g, node, ctx):
-        fn = "lut_log_odd" if node.attrs["func"] == "psi" else "lut_uniform"
+        fn = "lut_log_odd" if _sign_applied(node) else "lut_uniform"
         return "equihls::%s<{in0_t}, {out_t}, {config}>({in0}, {out});" % fn
 
     def cost(self, g, node, prec, post_adder=True):
@@ -344,7 +420,7 @@ class LUT(Block):
         else:
             c.lut_other = math.ceil(entries / 64) * w_out * n
             c.ops = [DELAY_ROM_NS]
-        if node.attrs["func"] == "psi":   # |x|, log index, and the output sign
+        if _sign_applied(node):   # |x|, log index, and the output sign
             c.lut_other += PSI_INDEX_LUT_PER_BIT * w_in * n
             c.adders.append((2 * n, w_out))
             c.ops = [add_delay(w_in), 2 * DELAY_LUT_NS] + c.ops + [add_delay(w_out)]
@@ -353,6 +429,16 @@ class LUT(Block):
             c.ops = [add_delay(w_in)] + c.ops
         c.notes = {"table_entries": entries, "table_bits": bits, "elements": n}
         return c
+
+
+def _log_indexed(node) -> bool:
+    """A func="grid" LUT whose table is log-indexed (bind_intervals chose it)."""
+    return node.attrs["func"] == "grid" and node.attrs.get("index") == "log"
+
+
+def _sign_applied(node) -> bool:
+    """Tables read through lut_log_odd (|x| indexed, output sign from x): psi and log-indexed grids."""
+    return node.attrs["func"] == "psi" or _log_indexed(node)
 
 
 def _fixed_literal(raw: int, frac: int) -> str:

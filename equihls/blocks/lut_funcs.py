@@ -169,5 +169,6 @@ def check_domain(fn: TableFunc, params: dict, lo: float, hi: float, where: str) 
     raise TableDomainError(
         f"{where}: the table of {fn.name} needs {need}, but the interval analysis gives its input the range "
         f"[{lo:.6g}, {hi:.6g}] ({'a pole' if kind != 'nonneg' else 'undefined values'} inside); bound the input "
-        f"away from it in the model (e.g. Relu(x) plus a positive constant: the interval analysis follows Relu and "
-        f"additions, not x*x)" + (", or give that tensor an unsigned type (--type)" if kind == "nonneg" else ""))
+        f"away from it in the model (e.g. Relu(x) plus a positive constant: the interval analysis follows Relu, "
+        f"squares x*x and additions, not a difference of squares or an indefinite product)"
+        + (", or give that tensor an unsigned type (--type)" if kind == "nonneg" else ""))

@@ -150,6 +150,8 @@ def _eval_node(node: onnx.NodeProto, values: list, opset: int):
     """Evaluate one standard ONNX node on numpy inputs with the ONNX reference evaluator."""
     from onnx.reference import ReferenceEvaluator
 
+    if node.op_type == "CumSum" and values[1] is not None and values[1].size == 1:
+        values = [values[0], values[1].reshape(())]   # TorchScript writes axis [1]; the evaluator wants rank 0
     ins = [f"i{k}" for k in range(len(node.input))]
     n = helper.make_node(node.op_type, [i if name else "" for i, name in zip(ins, node.input)],
                          [f"o{k}" for k in range(len(node.output))], domain=node.domain)
@@ -213,7 +215,8 @@ def _fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx
             except ValueError as e:   # an attribute QONNX does not define
                 raise ModelError(f"{path}: Quant '{node.name}': {e}") from None
             continue
-        foldable = all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS
+        foldable = (all((not i) or i in consts for i in node.input) and node.op_type not in PASSTHROUGH_OPS
+                    and not _has_subgraph(node))    # an If's branches read outer tensors: inline_constant_ifs
         if node.domain in ("", "ai.onnx") and foldable:
             try:
                 outs = _eval_node(node, [consts[i] if i else None for i in node.input], opset)
@@ -229,11 +232,88 @@ def _fold_constants(model: onnx.ModelProto, path: str = "<model>") -> tuple[onnx
     m.graph.node.extend(keep)
     del m.graph.initializer[:]
     used = {i for n in keep for i in n.input} | {o.name for o in m.graph.output}
+    used |= {i for n in keep for i in _subgraph_reads(n)}
     m.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items() if k in used)
     graph_inputs = [i for i in m.graph.input if i.name not in consts]
     del m.graph.input[:]
     m.graph.input.extend(graph_inputs)
     return m, {k: v for k, v in consts.items() if k in used}
+
+
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _subgraphs(node: onnx.NodeProto) -> list:
+    return [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH] + \
+        [g for a in node.attribute if a.type == onnx.AttributeProto.GRAPHS for g in a.graphs]
+
+
+def _subgraph_reads(node: onnx.NodeProto) -> set:
+    """Tensor names read inside `node`'s subgraphs, at any depth (outer-scope reads among them:
+    they are not listed as the node's inputs)."""
+    out = set()
+    for g in _subgraphs(node):
+        for n in g.node:
+            out |= {i for i in n.input if i} | _subgraph_reads(n)
+        out |= {o.name for o in g.output}
+    return out
+
+
+def _rename_reads(node: onnx.NodeProto, rename: dict):
+    """Rename `node`'s inputs, and the reads of its subgraphs at any depth, through `rename`."""
+    for j, i in enumerate(node.input):
+        node.input[j] = rename.get(i, i)
+    for g in _subgraphs(node):
+        for n in g.node:
+            _rename_reads(n, rename)
+        for o in g.output:
+            o.name = rename.get(o.name, o.name)
+
+
+def _inline_constant_ifs(model: onnx.ModelProto, consts: dict) -> tuple[onnx.ModelProto, int]:
+    """Replace every If whose condition is a constant by the nodes of the branch it takes.
+
+    TorchScript writes an If on shape arithmetic (torch.diagonal, torch.eye on traced shapes);
+    with the batch axis fixed and the shapes folded the condition is a constant. Tensors local to
+    the branch get the prefix '<If name>/<then|else>/'; the branch's outputs keep the If's output
+    names. Returns (model, number of Ifs inlined)."""
+    nodes, done = [], 0
+    alias = {}                      # If output -> outer tensor a branch passes through unchanged
+    for k, node in enumerate(model.graph.node):
+        _rename_reads(node, alias)
+        if not (node.op_type == "If" and node.domain in ("", "ai.onnx") and node.input[0] in consts):
+            nodes.append(node)
+            continue
+        cond = np.asarray(consts[node.input[0]]).reshape(-1)
+        take = "then_branch" if bool(cond[0]) else "else_branch"
+        branch = next(a.g for a in node.attribute if a.name == take)
+        prefix = f"{node.name or f'If_{k}'}/{take[:4]}/"
+        local = [i.name for i in branch.initializer] + [o for n in branch.node for o in n.output if o]
+        rename = {t: prefix + t for t in local}
+        for vi, out in zip(branch.output, node.output):
+            if vi.name in rename:
+                rename[vi.name] = out
+            else:
+                alias[out] = vi.name
+        for init in branch.initializer:
+            nodes.append(helper.make_node("Constant", [], [rename[init.name]], name=prefix + init.name, value=init))
+        for bn in branch.node:
+            n = onnx.NodeProto()
+            n.CopyFrom(bn)
+            n.name = prefix + (bn.name or bn.op_type)
+            _rename_reads(n, rename)
+            for j, o in enumerate(n.output):
+                n.output[j] = rename.get(o, o)
+            nodes.append(n)
+        done += 1
+    if done:
+        for o in model.graph.output:
+            if o.name in alias:     # a graph output passed through from outside the branch
+                nodes.append(helper.make_node("Identity", [alias[o.name]], [o.name], name=f"{o.name}/passthrough"))
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
+    return model, done
 
 
 def _drop_passthrough(model: onnx.ModelProto, path: str = "<model>") -> onnx.ModelProto:
@@ -380,11 +460,14 @@ def _check_graph_ports(model: onnx.ModelProto, path: str):
 
 
 def _refuse_subgraphs(model: onnx.ModelProto, path: str):
-    """Refuse nodes with subgraph attributes (If, Loop, Scan), naming the node."""
+    """Refuse nodes with subgraph attributes (If, Loop, Scan) left after folding, naming the node."""
     for k, n in enumerate(model.graph.node):
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute):
+        if _has_subgraph(n):
+            why = (f"its condition '{n.input[0]}' is computed at run time" if n.op_type == "If" else
+                   "loops are not unrolled")
             raise ModelError(f"{path}: {n.op_type} '{n.name or f'{n.op_type}_{k}'}': control flow with subgraphs "
-                             "(If, Loop, Scan) is not supported; export the model without data-dependent control flow")
+                             f"(If, Loop, Scan) is not supported ({why}; an If on shapes or constants is folded); "
+                             "export the model without data-dependent control flow")
 
 
 def _check_outputs(nodes: list, outputs: list, inputs: list, consts: dict, path: str):
@@ -418,8 +501,17 @@ def check_graph_ports(st: OnnxState):
 
 
 def refuse_subgraphs(st: OnnxState):
-    """Check: no control flow with subgraphs (If, Loop, Scan)."""
+    """Check: no control flow with subgraphs (If, Loop, Scan) left after folding."""
     _refuse_subgraphs(st.model, st.path)
+
+
+@supports(Supports(("If",), "`If` whose condition folds to a constant (shape arithmetic, e.g. TorchScript's "
+                   "torch.diagonal / torch.eye on traced shapes)", "inlined",
+                   "the branch taken replaces the node; an If on a run-time condition is refused naming it"))
+def inline_constant_ifs(st: OnnxState) -> bool:
+    """If with a constant condition -> the nodes of the branch it takes."""
+    st.model, done = _inline_constant_ifs(st.model, st.consts)
+    return done > 0
 
 
 def fix_batch(st: OnnxState) -> bool:

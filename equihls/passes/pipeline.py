@@ -2,10 +2,10 @@
 
     READ              the file's model: nodes, ONNX checker, opset
     SOURCE            unique node names (both the IR and the float reference start from this model)
-    ONNX_CHECKS       refusals of whole-graph forms equihls cannot compile
+    ONNX_CHECKS       refusals of graph ports equihls cannot compile
     ONNX_REWRITES     batch axis 1, QONNX Quant -> Cast, Identity/Dropout dropped
-    ONNX_FOLDING      shape inference and constant folding, to a fixed point
-    ONNX_SHAPES       shapes after folding, TensorFlow's tensordot unflattened
+    ONNX_FOLDING      shape inference, constant folding, If on a constant inlined, to a fixed point
+    ONNX_SHAPES       control flow left refused; shapes after folding, TensorFlow's tensordot unflattened
     IMPORT            ONNX -> IR nodes and shapes, with the refusals that need them
     RECOGNITION       standard-op subgraphs -> equihls ops, to a fixed point
     LOWERING          remaining standard ops -> equihls blocks, to a fixed point
@@ -24,7 +24,7 @@ from ..frontend import onnx_import as fe
 from ..frontend.source import read_model
 from ..ir import Graph
 from .lower.decompose import decompose
-from .lower.einsum import lower_einsum
+from .lower.einsum import lower_einsum, matmul_as_einsum
 from .lower.exact import lower_exact
 from .lower.indices import lower_scatter_add
 from .lower.linear import fuse_bias_into_dense, lower_gemm, lower_matmul_const
@@ -39,11 +39,12 @@ from .refuse import refuse_unlowered
 
 READ = Group("READ", [fe.check_onnx])
 SOURCE = Group("SOURCE", [fe.unique_node_names])
-ONNX_CHECKS = Group("ONNX_CHECKS", [fe.check_graph_ports, fe.refuse_subgraphs])
+ONNX_CHECKS = Group("ONNX_CHECKS", [fe.check_graph_ports])
 ONNX_REWRITES = Group("ONNX_REWRITES", [fe.fix_batch, fe.quant_to_casts, fe.drop_passthrough])
 # folding can expose new static shapes (a Shape of a now-static tensor): infer again, fold again
-ONNX_FOLDING = Group("ONNX_FOLDING", [fe.infer_shapes, fe.fold_constants], fixed_point=True)
-ONNX_SHAPES = Group("ONNX_SHAPES", [fe.infer_shapes, fe.unflatten_tensordot, fe.equihls_shapes])
+ONNX_FOLDING = Group("ONNX_FOLDING", [fe.infer_shapes, fe.fold_constants, fe.inline_constant_ifs],
+                     fixed_point=True)
+ONNX_SHAPES = Group("ONNX_SHAPES", [fe.refuse_subgraphs, fe.infer_shapes, fe.unflatten_tensordot, fe.equihls_shapes])
 IMPORT = Group("IMPORT", [fe.ir_nodes, fe.unique_ir_names, fe.check_outputs, fe.check_const_values,
                           fe.check_tensor_shapes])
 REFERENCE = Group("REFERENCE", [fe.unique_node_names, fe.free_fixed_batch, fe.float16_to_float32])
@@ -58,7 +59,7 @@ def _ir_group(name, passes):
 RECOGNITION = _ir_group("RECOGNITION", [recognize_scalar_products, recognize_tensor_products, recognize_psi])
 LOWERING = _ir_group("LOWERING", [lower_gemm, lower_matmul_const, decompose, fuse_bias_into_dense, lower_unary,
                                   lower_tables, lower_elementwise, lower_reductions, lower_exact, lower_routing,
-                                  lower_scatter_add, lower_einsum])
+                                  lower_scatter_add, matmul_as_einsum, lower_einsum])
 CLEANUP = _ir_group("CLEANUP", [elide_identity_routes, fold_cg_scales, fold_symmetric_pairs])
 REFUSAL = Group("REFUSAL", [refuse_unlowered])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..errors import UnsupportedNodeError
 from ..ir.graph import DOMAIN
 from .common import const
-from .lower.einsum import refusal as einsum_refusal
+from .lower.einsum import matmul_refusal, refusal as einsum_refusal
 
 REASONS = {
     "BatchNormalization": "only the inference form with constant scale, bias, mean and variance is lowered "
@@ -17,16 +17,16 @@ REASONS = {
             "real value to an integer type truncates)",
 }
 # the op table's last row (report/op_table.py)
-REFUSED = ("variable×variable `MatMul` that is not a Gram matrix, `Einsum` of more than 3 operands or over the "
-           "size caps, `Pow` with a runtime exponent, `BatchNormalization` in training mode, a `Cast` of real "
-           "values to an integer type, a table whose input interval is unbounded, anything else (one error names "
-           "every node, grouped by op); a model that mixes events is refused by the per-event proof")
+REFUSED = ("`Einsum` of more than 3 operands, `Einsum` or runtime×runtime `MatMul` over the size caps, `Pow` "
+           "with a runtime exponent, `BatchNormalization` in training mode, a `Cast` of real values to an integer "
+           "type, a table whose input interval is unbounded, anything else (one error names every node, grouped "
+           "by op); a model that mixes events is refused by the per-event proof")
 
 
 def _reason(g, node) -> str:
     """Why `node` is left."""
     if node.op == "MatMul" and all(const(g, t) is None for t in node.inputs):
-        reason = "both inputs are runtime tensors and no equihls pattern matched"
+        reason = matmul_refusal(g, node)
     elif node.op == "Einsum" and not node.domain:
         reason = einsum_refusal(g, node)
     elif node.op in REASONS:

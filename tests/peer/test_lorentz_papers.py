@@ -20,10 +20,11 @@ def test_pelican_eq2to2(request, tmp_path, capsys, dynamo):
             "equihls: error: LUT 'node_div_2_reciprocal_2' (of Div 'node_div_2', input 'pow_1'): the table of "
             "reciprocal needs values of one sign, never 0, but the interval analysis gives its input the range "
             "[0, 49] (a pole inside)")))
-    else:           # torch.diagonal / torch.eye on traced shapes: an If on a shape-only condition
+    else:           # equihls inlines torch.diagonal's If on shapes, but the file itself does not run
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-            "equihls: error: If '/eq/If': control flow with subgraphs (If, Loop, Scan) is not supported; export "
-            "the model without data-dependent control flow")))
+            "torch.onnx (dynamo=False) writes a model ONNX Runtime cannot run, even at batch 1 and without graph "
+            "optimisation: 'ReduceSum /ReduceSum_5: Shape mismatch attempting to re-use buffer. {1,1} != {1,3}' "
+            "(after torch.diagonal's If); equihls: error: ONNX Runtime cannot run the model (the float reference)")))
     assert_user_story(tmp_path, capsys, "pelican", dynamo, padded=True)
 
 
@@ -34,3 +35,20 @@ def test_pelican_eq2to2(request, tmp_path, capsys, dynamo):
 def test_lorentznet_lgeb(tmp_path, capsys, dynamo):
     """One LGEB (phi_e with BatchNorm, sigmoid-gated messages, c_weight coordinate update), mean-h readout."""
     assert_user_story(tmp_path, capsys, "lorentznet", dynamo, padded=True)
+
+
+def test_torchscript_pelican_export_does_not_run(tmp_path):
+    """The exporter bug behind pelican/torchscript's xfail: ONNX Runtime cannot run torch's
+    TorchScript export of torch.diagonal on the 4-index tensor (turns red when torch fixes it;
+    then that case should pass too: its If on shapes is inlined)."""
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+    import torch
+
+    from tests.exporters import export
+    from tests.peer.lorentz_harness import build, events
+    from tests.peer.lorentz_models import N
+    path = export(build("pelican"), (torch.zeros(2, N, 4),), str(tmp_path / "p.onnx"), False)
+    s = ort.InferenceSession(path)
+    with pytest.raises(Exception, match="Shape mismatch"):
+        s.run(None, {s.get_inputs()[0].name: events(n=1, padded=True).astype(np.float32)})

@@ -258,6 +258,12 @@ def _layernorm(b, g, node, x, out):
     return True
 
 
+# exp of x - max(x): the interval analysis sees x - max as [lo - hi, hi - lo], but it is <= 0, and
+# below -32 exp is under 1.3e-14 (inputs there saturate to the edge), so its table spans [-32, 0]
+EXP_OF_NONPOSITIVE = [-32.0, 0.0]
+SUM_OF_EXP = [1.0, 1e300]    # a sum of those exps, one of them exp(0) = 1: no pole of 1/s or log s
+
+
 def _softmax(b, g, node, x, out):
     rank = len(g.shapes[x])
     if g.opset >= 13:
@@ -265,12 +271,12 @@ def _softmax(b, g, node, x, out):
     else:   # opset < 13: the input is coerced to 2-D at `axis`: softmax over all axes from it on
         axes = list(range(node.attrs.get("axis", 1) % rank, rank))
     d = b.op("Sub", [x, b.reduce("ReduceMax", x, axes)])    # exact, <= 0: exp stays in (0, 1]
-    e = b.op("Exp", [d])
-    s = b.reduce("ReduceSum", e, axes)
+    e = b.op("Exp", [d], clamp=EXP_OF_NONPOSITIVE)
+    s = b.reduce("ReduceSum", e, axes)      # >= 1: the max's term is the table's exact exp(0) = 1
     if node.op == "Softmax":
-        b.op("Mul", [e, b.op("Reciprocal", [s])], out=out)
+        b.op("Mul", [e, b.op("Reciprocal", [s], clamp=SUM_OF_EXP)], out=out)
     else:
-        b.op("Sub", [d, b.op("Log", [s])], out=out)
+        b.op("Sub", [d, b.op("Log", [s], clamp=SUM_OF_EXP)], out=out)
     return True
 
 
@@ -287,7 +293,8 @@ def _reduce(b, g, node, x, out):
         b.op("Sqrt", [b.reduce("ReduceSum", b.op("Mul", [x, x]), axes, kd)], out=out)
     else:   # ReduceLogSumExp: m + log(sum(exp(x - m))), m the exact max
         m = b.reduce("ReduceMax", x, axes)
-        ls = b.op("Log", [b.reduce("ReduceSum", b.op("Exp", [b.op("Sub", [x, m])]), axes)])
+        ls = b.op("Log", [b.reduce("ReduceSum", b.op("Exp", [b.op("Sub", [x, m])], clamp=EXP_OF_NONPOSITIVE),
+                                   axes)], clamp=SUM_OF_EXP)
         y = b.op("Add", [ls, m], out=out if kd else None)
         if not kd:
             b.op("Reshape", [y, np.asarray(g.shapes[out], dtype=np.int64)], out=out)

@@ -25,6 +25,7 @@ import string
 
 import numpy as np
 
+from ...ir import Node
 from ...ir.fixedpoint import is_pow2
 from ...ir.supports import Supports, supports
 from ..common import const, eq_node
@@ -258,6 +259,55 @@ def lower_einsum(g) -> bool:
             plan = _build(g, node)
         except (_Refused, KeyError, ValueError, IndexError):
             continue   # left for the refusal check, which names the node and the reason (refusal())
+        plan.commit()
+        changed = True
+    return changed
+
+
+def matmul_equation(ra: int, rb: int) -> str:
+    """The Einsum equation of ONNX MatMul (numpy matmul: a rank-1 operand is a vector, leading
+    axes broadcast) for operands of ranks ra, rb >= 1."""
+    a = "j" if ra == 1 else ("..." if ra > 2 else "") + "ij"
+    b = "j" if rb == 1 else ("..." if rb > 2 else "") + "jk"
+    out = ("..." if max(ra, rb) > 2 else "") + ("i" if ra > 1 else "") + ("k" if rb > 1 else "")
+    return f"{a},{b}->{out}"
+
+
+def _as_einsum(g, node) -> Node:
+    ra, rb = (len(g.shapes[t]) for t in node.inputs)
+    return Node("Einsum", node.name, list(node.inputs), list(node.outputs), {"equation": matmul_equation(ra, rb)})
+
+
+def matmul_refusal(g, node) -> str:
+    """Why a MatMul of runtime tensors is not lowered (the refusal check's reason)."""
+    try:
+        _build(g, _as_einsum(g, node))
+    except (_Refused, KeyError, ValueError, IndexError) as e:
+        return (f"both inputs are runtime tensors; as the Einsum "
+                f"'{_as_einsum(g, node).attrs['equation']}' it is not lowered: {e}")
+    return "both inputs are runtime tensors and it was lowerable but left (a pass order problem)"
+
+
+@supports(Supports(("MatMul",), "`MatMul` of two runtime tensors (attention's q·kᵀ and softmax·v), or with a "
+                   "constant left / rank ≠ 2 operand", "lowered as the `Einsum` it equals",
+                   "exact products and exact sums (no rounding inside); leading axes broadcast as in numpy"))
+def matmul_as_einsum(g) -> bool:
+    """MatMul that is not x·W (W constant, 2-D: lower_matmul_const) -> the blocks of the Einsum it
+    equals (module doc); one over the caps stays, for the refusal check (matmul_refusal)."""
+    changed = False
+    for node in list(g.nodes):
+        if node.domain or node.op != "MatMul" or any(t not in g.shapes for t in node.inputs):
+            continue
+        a, b = (const(g, t) for t in node.inputs)
+        if (a is not None and b is not None) or min(len(g.shapes[t]) for t in node.inputs) < 1:
+            continue
+        if a is None and b is not None and b.ndim == 2 and len(g.shapes[node.inputs[0]]) >= 2:
+            continue        # x·W: a Dense (lower_matmul_const)
+        try:
+            plan = _build(g, _as_einsum(g, node))
+        except (_Refused, KeyError, ValueError, IndexError):
+            continue
+        plan.node = node
         plan.commit()
         changed = True
     return changed

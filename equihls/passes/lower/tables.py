@@ -69,6 +69,9 @@ def lower_tables(g) -> bool:
             fn, params = "pow", {"p": _pow_exponent(g, node)}
         else:
             continue
-        g.replace(node, [_table_node(node.name, x, node.outputs[0], fn, **params)])
+        lut = _table_node(node.name, x, node.outputs[0], fn, **params)
+        if "clamp" in node.attrs:       # set by a decomposition that knows the input's true range
+            lut.attrs["clamp"] = list(node.attrs["clamp"])
+        g.replace(node, [lut])
         changed = True
     return changed
