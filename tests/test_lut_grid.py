@@ -235,6 +235,11 @@ def test_wide_one_signed_intervals_get_log_indexed_tables(name):
     log_err = blk.table(node, case.prec.types)["err"]
     uni = dataclasses.replace(node, attrs={**node.attrs, "index": "uniform"})
     assert log_err < 0.25 * blk.table(uni, case.prec.types)["err"]
+    lo, hi = node.attrs["domain"]       # the output interval: what the twin gives over the domain
+    y = blk.twin(case.g, node, {"x": np.linspace(lo, hi, 3000).astype(np.int64).reshape(1, -1)}, case.prec.types,
+                 case.prec.qconst, 0)
+    rlo, rhi, _ = blk.acc_range(case.g, node, case.prec.types, case.prec.qconst)
+    assert rlo <= y.min() and y.max() <= rhi and (rlo >= 0) == (y.min() >= 0)
 
 
 @pytest.fixture(scope="module")

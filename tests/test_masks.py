@@ -96,4 +96,5 @@ def test_certificate_permutes_only_real_particles_when_declared(tmp_path):
     assert real["groups"] == ["perm_real"] and real["passed"], real["lines"]
     assert real["lines"][0]["pairs"] > 0 and real["lines"][0]["mismatched"] == 0
     every = p.check(groups=["perm"], write=False)
-    assert not every["passed"] and every["lines"][0]["mismatched"] > 0
+    line = every["lines"][0]     # the float64 model itself moves with the padding: model exceptions, a FAIL
+    assert not every["passed"] and line["model_exceptions"] > 0 and "float64 model itself" in line["reason"]

@@ -145,7 +145,7 @@ def log_grid_mantissa(in_type: FixedType, max_entries: int = MAX_GRID_ENTRIES) -
     """The most mantissa bits whose log-indexed table over the whole input type has at most
     max_entries entries (at most width - 1, at least 0)."""
     amax = max(-in_type.raw_min, in_type.raw_max)
-    m = max(0, in_type.width - 1)
+    m = max(0, min(in_type.width - 1, max_entries.bit_length() - 1))   # 2^m exact cells alone fill max_entries
     while m > 0 and int(psi_index(np.array([amax]), m)[0]) + 1 > max_entries:
         m -= 1
     return m
@@ -303,6 +303,10 @@ class LUT(Block):
 
     def acc_range(self, g, node, types, qconst):
         raw = self.table(node, types)["raw"]
+        if _log_indexed(node):     # one-signed domain: negated entries only for a negative one (not x = 0)
+            lo, hi = node.attrs["domain"]
+            vals = raw if lo >= 0 else [-v for v in raw[1:]] + ([raw[0]] if hi >= 0 else [])
+            return min(vals), max(vals), node.attrs["frac"]
         if _sign_applied(node):
             t = max(abs(v) for v in raw)
             return -t, t, node.attrs["frac"]

@@ -9,7 +9,7 @@
     IMPORT            ONNX -> IR nodes and shapes, with the refusals that need them
     RECOGNITION       standard-op subgraphs -> equihls ops, to a fixed point
     LOWERING          remaining standard ops -> equihls blocks, to a fixed point
-    CLEANUP           routes elided, CG scales and symmetric pairs folded, to a fixed point
+    CLEANUP           routes elided, CG scales, constant factors and symmetric pairs folded, to a fixed point
     REFUSAL           every node left must be an equihls block
 and, for the float reference that ONNX Runtime runs (not compiled):
     REFERENCE         batch axis fixed in the file made dynamic, float16 computed in float32
@@ -32,7 +32,7 @@ from .lower.ops import elide_identity_routes, lower_elementwise, lower_reduction
 from .lower.tables import lower_tables
 from .manager import Group, run_group, verifying
 from .optimize.fold_pairs import fold_symmetric_pairs
-from .optimize.fold_scales import fold_cg_scales
+from .optimize.fold_scales import fold_cg_scales, fold_constant_factors
 from .recognize.scalars import recognize_psi, recognize_scalar_products
 from .recognize.tensor_products import recognize_tensor_products
 from .refuse import refuse_unlowered
@@ -60,7 +60,8 @@ RECOGNITION = _ir_group("RECOGNITION", [recognize_scalar_products, recognize_ten
 LOWERING = _ir_group("LOWERING", [lower_gemm, lower_matmul_const, decompose, fuse_bias_into_dense, lower_unary,
                                   lower_tables, lower_elementwise, lower_reductions, lower_exact, lower_routing,
                                   lower_scatter_add, matmul_as_einsum, lower_einsum])
-CLEANUP = _ir_group("CLEANUP", [elide_identity_routes, fold_cg_scales, fold_symmetric_pairs])
+CLEANUP = _ir_group("CLEANUP", [elide_identity_routes, fold_cg_scales, fold_constant_factors,
+                                fold_symmetric_pairs])
 REFUSAL = Group("REFUSAL", [refuse_unlowered])
 
 

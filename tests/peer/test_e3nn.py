@@ -62,19 +62,8 @@ XFAIL = {
                                    "exceeds the float64 floor by 2.76 LSB (mean) -> FAIL",
     },
     "csim": {
-        # o3.Norm = sqrt(relu(.)) on a uniform grid table: near 0 its error is ~sqrt(grid step)/2
-        ("explicit_tp", "dynamo"): "max |C-sim - torch| 0.0087 on the o3.Norm output (spread 0.10; allowed 0.003): "
-                                   "sqrt table near 0",
-        ("explicit_tp", "torchscript"): "max |C-sim - torch| 0.0087 on the o3.Norm output (spread 0.10; allowed "
-                                        "0.003): sqrt table near 0",
         ("linear_gate", "dynamo"): "max |C-sim - torch| 0.0100 (spread 0.113; allowed 0.0032): tanh/sigmoid tables "
                                    "of nn.Gate, grid step 2^-6",
-        ("pairwise_fctp", "dynamo"): "max |C-sim - torch| 0.0184 (spread 0.180; allowed 0.0046): o3.Norm sqrt table",
-        ("pairwise_fctp", "torchscript"): "max |C-sim - torch| 0.0184 (spread 0.180; allowed 0.0046): o3.Norm sqrt "
-                                          "table",
-        ("tfn_sh2", "dynamo"): "max |C-sim - torch| 0.093 / 0.187 (spread 2.27 / 4.62; allowed 0.046 / 0.093): "
-                               "o3.Norm sqrt table on the l<=2 messages",
-        ("tfn_sh2", "torchscript"): "max |C-sim - torch| 0.093 / 0.187 (spread 2.27 / 4.62): o3.Norm sqrt table",
     },
 }
 CASES = [(name, exporter) for name in sorted(models.MODELS) for exporter in ("dynamo", "torchscript")]

@@ -27,10 +27,17 @@ def test_scalar_readout(tmp_path, capsys, dynamo):
 
 @EXPORTERS
 @pytest.mark.gxx
-@pytest.mark.xfail(strict=False, reason="open (issue 14): dynamo: a grid table's input wider than 63 bits (fixed "
-                   "since, not re-measured); torchscript: torch's exporter reads a FakeTensor's data in lgatr")
-def test_geometric_bilinear(tmp_path, capsys, dynamo):
+def test_geometric_bilinear(request, tmp_path, capsys, dynamo):
     """GeometricBilinear (geometric product + EquiLayerNorm), scalar components per particle."""
+    if dynamo:      # the geometric product's einsum is an exact outer product then a rounded constant Dense
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+            "equihls: warning: cannot keep node_einsum_2_dense_1 exact for the declared symmetry: Eltwise "
+            "'node_mul_94': its exact result needs 168 bits (> 96); the exact Lorentz line fails (44 of 180 pairs): "
+            "the Cl(1,3) geometric product is not yet a Bilinear block")))
+    else:           # torch's TorchScript exporter itself fails inside lgatr
+        request.applymarker(pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
+            "torch.onnx (dynamo=False): RuntimeError: Cannot access data pointer of Tensor (e.g. FakeTensor, "
+            "FunctionalTensor)")))
     assert_user_story(tmp_path, capsys, "lgatr_bilinear", dynamo)
 
 
@@ -38,10 +45,10 @@ def test_geometric_bilinear(tmp_path, capsys, dynamo):
 @pytest.mark.gxx
 def test_lgatr_block_with_attention(request, tmp_path, capsys, dynamo):
     """EquiLinear -> LGATrBlock (geometric self-attention, geometric MLP) -> EquiLinear -> scalar mean."""
-    if dynamo:      # attention: q.k^T and softmax(.).v are products of two runtime tensors
+    if dynamo:      # q.k^T and softmax(.).v lower (exact products); the layer norm after them is too wide
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-            "equihls: error: 2 nodes have no equihls lowering: MatMul x2 (first 'node_MatMul_395': both inputs "
-            "are runtime tensors and no equihls pattern matched)")))
+            "equihls: error: Eltwise 'node_layer_norm_2_add_1': its exact result needs 98 bits (> 96) from its "
+            "operands 'node_layer_norm_2_reducemean_4' ap_fixed<81,70>, 'node_layer_norm_2_c_1' (constant)")))
     else:           # torch's TorchScript exporter itself fails, in lgatr's EquiLayerNorm
 
         request.applymarker(pytest.mark.xfail(strict=True, reason=(

@@ -14,13 +14,10 @@ from tests.peer.lorentz_harness import assert_user_story  # noqa: E402
 @EXPORTERS
 @pytest.mark.gxx
 def test_pelican_eq2to2(request, tmp_path, capsys, dynamo):
-    """One masked Eq2to2 (15 aggregations, means over nobj real particles), LeakyReLU, Eq2to0, Linear."""
-    if dynamo:      # the interval analysis lost Clip(nobj, min=1)'s lower bound through nobj ** 2 (fixed, not re-run)
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "equihls: error: LUT 'node_div_2_reciprocal_2' (of Div 'node_div_2', input 'pow_1'): the table of "
-            "reciprocal needs values of one sign, never 0, but the interval analysis gives its input the range "
-            "[0, 49] (a pole inside)")))
-    else:           # equihls inlines torch.diagonal's If on shapes, but the file itself does not run
+    """One masked Eq2to2 (15 aggregations, means over nobj real particles), LeakyReLU, Eq2to0, Linear.
+    The mask x.sum(-1) != 0 is not Lorentz invariant on the few grid points a Lorentz word maps
+    onto E+px+py+pz = 0: those pairs are the float64 model's exceptions, not the firmware's."""
+    if not dynamo:  # equihls inlines torch.diagonal's If on shapes, but the file itself does not run
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
             "torch.onnx (dynamo=False) writes a model ONNX Runtime cannot run, even at batch 1 and without graph "
             "optimisation: 'ReduceSum /ReduceSum_5: Shape mismatch attempting to re-use buffer. {1,1} != {1,3}' "
@@ -30,10 +27,10 @@ def test_pelican_eq2to2(request, tmp_path, capsys, dynamo):
 
 @EXPORTERS
 @pytest.mark.gxx
-@pytest.mark.xfail(strict=False, reason="open (issue 14): keeping the c_weight update exact needs 114 bits "
-                   "downstream (> 96); auto-exact now stops there with a warning, the exact Lorentz line fails")
 def test_lorentznet_lgeb(tmp_path, capsys, dynamo):
-    """One LGEB (phi_e with BatchNorm, sigmoid-gated messages, c_weight coordinate update), mean-h readout."""
+    """One LGEB (phi_e with BatchNorm, sigmoid-gated messages, c_weight coordinate update), mean-h
+    and jet-mass readout. c_weight folds into phi_x's weights (fold_constant_factors), so the
+    covariant update stays exact within 96 bits."""
     assert_user_story(tmp_path, capsys, "lorentznet", dynamo, padded=True)
 
 
