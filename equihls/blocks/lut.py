@@ -108,7 +108,7 @@ def build_log_grid_table(fname: str, params: tuple, in_type: FixedType, domain: 
     holds -f(-a), so the header's sign gives f(x). Cells outside the domain saturate to its edge.
     err: the exact max over every representable input of the domain of |f(x) - y(x)|.
 
-    Returns dict like build_grid_table, with mantissa_bits instead of shift / raw_lo."""
+    Returns dict like build_grid_table, without shift / raw_lo."""
     fn, p = lut_funcs.lookup(fname), dict(params)
     raw_lo, raw_hi = domain
     sign = 1 if raw_lo >= 0 else -1
@@ -137,8 +137,7 @@ def build_log_grid_table(fname: str, params: tuple, in_type: FixedType, domain: 
         if not (hi < alo or lo > ahi):
             v = q * 2.0 ** -out_frac
             err = max(err, abs(v - fmin), abs(v - fmax))
-    return {"raw": raw, "cells": None, "err": err, "mantissa_bits": m,
-            "lo": raw_lo * sc, "hi": raw_hi * sc}
+    return {"raw": raw, "cells": None, "err": err, "lo": raw_lo * sc, "hi": raw_hi * sc}
 
 
 def log_grid_mantissa(in_type: FixedType, max_entries: int = MAX_GRID_ENTRIES) -> int:
@@ -237,8 +236,9 @@ def psi_index(a, m: int):
 
 
 def mantissa_bits(node, in_type: FixedType) -> int:
-    """psi's mantissa bits M for this input: at most W-1 (at least 0), so that 2^M and every
-    |raw| fit the header's ap_uint<W> arithmetic even for very narrow inputs."""
+    """The mantissa bits M of a psi or log-indexed grid table for this input (a grid's is set by
+    bind_intervals, already within range): at most W-1 (at least 0), so that 2^M and every |raw|
+    fit the header's ap_uint<W> arithmetic even for very narrow inputs."""
     return max(0, min(node.attrs.get("mantissa_bits", 6), in_type.width - 1))
 
 
@@ -319,8 +319,7 @@ class LUT(Block):
         if _sign_applied(node):
             neg = x < 0
             a = np.where(neg, -x, x)
-            m = tab["mantissa_bits"] if _log_indexed(node) else mantissa_bits(node, types[node.inputs[0]])
-            t = table[psi_index(a, m)]
+            t = table[psi_index(a, mantissa_bits(node, types[node.inputs[0]]))]
             return np.where(neg, -t, t)
         idx = (as_dtype(x, 64) - tab["raw_lo"]) >> tab["shift"]
         idx = np.clip(idx.astype(np.int64), 0, len(table) - 1)
@@ -397,8 +396,7 @@ class LUT(Block):
         if _sign_applied(node):
             tt = FixedType(max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1,
                            max(1, max(abs(v) for v in tab["raw"]).bit_length()) + 1 - node.attrs["frac"])
-            m = tab["mantissa_bits"] if _log_indexed(node) else mantissa_bits(node, it)
-            body += f"    static const int mantissa_bits = {m};\n"
+            body += f"    static const int mantissa_bits = {mantissa_bits(node, it)};\n"
         else:
             tt = FixedType.parse(ctx["out_t_cpp"])
             body += (f"    static const long long raw_lo = {tab['raw_lo']}LL;\n"

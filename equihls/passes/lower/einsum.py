@@ -39,6 +39,10 @@ class _Refused(Exception):
     """Why an Einsum is not lowered (the refusal check reports it)."""
 
 
+# what _build raises for an Einsum it does not lower (the latter three: a malformed equation)
+_NOT_LOWERED = (_Refused, KeyError, ValueError, IndexError)
+
+
 def _terms(node, shapes) -> tuple[list[str], str]:
     """The equation with '...' expanded and the output explicit: (input terms, output term)."""
     eq = node.attrs.get("equation", "")
@@ -240,7 +244,7 @@ def refusal(g, node) -> str:
     eq = node.attrs.get("equation", "")
     try:
         _build(g, node)
-    except (_Refused, KeyError, ValueError, IndexError) as e:   # the latter: a malformed equation
+    except _NOT_LOWERED as e:
         return f"Einsum '{node.name}' with equation '{eq}' is not lowered: {e}"
     return f"Einsum '{node.name}' with equation '{eq}' was lowerable but left (a pass order problem)"
 
@@ -257,7 +261,7 @@ def lower_einsum(g) -> bool:
             continue
         try:
             plan = _build(g, node)
-        except (_Refused, KeyError, ValueError, IndexError):
+        except _NOT_LOWERED:
             continue   # left for the refusal check, which names the node and the reason (refusal())
         plan.commit()
         changed = True
@@ -280,11 +284,11 @@ def _as_einsum(g, node) -> Node:
 
 def matmul_refusal(g, node) -> str:
     """Why a MatMul of runtime tensors is not lowered (the refusal check's reason)."""
+    einsum = _as_einsum(g, node)
     try:
-        _build(g, _as_einsum(g, node))
-    except (_Refused, KeyError, ValueError, IndexError) as e:
-        return (f"both inputs are runtime tensors; as the Einsum "
-                f"'{_as_einsum(g, node).attrs['equation']}' it is not lowered: {e}")
+        _build(g, einsum)
+    except _NOT_LOWERED as e:
+        return f"both inputs are runtime tensors; as the Einsum '{einsum.attrs['equation']}' it is not lowered: {e}"
     return "both inputs are runtime tensors and it was lowerable but left (a pass order problem)"
 
 
@@ -305,7 +309,7 @@ def matmul_as_einsum(g) -> bool:
             continue        # x·W: a Dense (lower_matmul_const)
         try:
             plan = _build(g, _as_einsum(g, node))
-        except (_Refused, KeyError, ValueError, IndexError):
+        except _NOT_LOWERED:
             continue
         plan.node = node
         plan.commit()
