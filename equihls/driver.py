@@ -30,7 +30,8 @@ from .precision import infer as precision
 from .backend import staging as pdir
 from .backend.csim import CSim, build as build_csim, check_finite, range_report, write_bridge
 from .errors import EquihlsError, OptionError, OverflowDetected, SelfCheckError, TypeWidthError
-from .ir.fixedpoint import FixedType, parse_user_type
+from .ir.fixedpoint import ODD_ROUNDING, FixedType, parse_user_type
+from .symmetry.groups import SIGN_FLIP_GROUPS
 from .backend import emit as emitter
 from .backend import extension
 from .project import LAYOUT
@@ -346,17 +347,32 @@ AUTO_EXACT_ROUNDS = 4     # each round can expose a tensor downstream of the one
 def stage_keep_covariant_exact(b: _Build):
     """Symmetry by construction: with a declared group, a rounded tensor that transforms
     non-trivially (a vector times an invariant, a covariant product) breaks the exact lines.
-    The probe (the twin on exact group elements of the samples) names such tensors; each is given
-    its exact accumulator type and the types are inferred again, until the probe finds none. A
-    tensor the user typed (--type) is left as typed. Off with --no-auto-exact."""
+    1. When the group flips signs, each such tensor (the probe's covariant_rounded) that rounds
+       with a mode that is not odd (AP_RND rounds ties up) rounds with AP_RND_CONV instead: odd
+       rounding commutes with sign flips and permutations, at no extra bits.
+    2. The probe (the twin on exact group elements of the samples) names the rounded tensors that
+       still break the lines (an integer Lorentz matrix or a rotation of l=2 components mixes
+       them); each is given its exact accumulator type and the types are inferred again, until the
+       probe finds none.
+    A tensor the user typed (--type) is left as typed. Off with --no-auto-exact."""
     b.auto_exact = {"enabled": bool(b.opts.auto_exact), "tensors": []}
     if not (b.sym and b.opts.auto_exact):
         return
     user = dict(b.opts.type_overrides or {})
-    overrides, before = dict(user), b.prec
-    for _ in range(AUTO_EXACT_ROUNDS):
+    overrides, before, res = dict(user), b.prec, None
+    if set(b.sym["groups"]) & set(SIGN_FLIP_GROUPS):
         res = symprobe.probe(b.g, b.prec, b.sym, b.x_q)
-        new = [s for s in res["suspects"] if s["tensor"] not in overrides]
+        odd = [t for t in res["covariant_rounded"] if t not in user and b.prec.types[t].rounding not in ODD_ROUNDING]
+        if odd:
+            trial = {**overrides, **{t: b.prec.types[t].with_modes(rounding="AP_RND_CONV") for t in odd}}
+            overrides, b.prec, res = trial, _infer(b, trial), None
+            b.auto_exact["odd_rounding"] = [{"tensor": t, "from": before.types[t].cpp(), "to": trial[t].cpp()}
+                                            for t in odd]
+    exact = set()
+    for _ in range(AUTO_EXACT_ROUNDS):
+        res = res or symprobe.probe(b.g, b.prec, b.sym, b.x_q)
+        new = [s for s in res["suspects"] if s["tensor"] not in user and s["tensor"] not in exact]
+        res = None
         if not new:
             break
         trial = {**overrides, **{s["tensor"]: FixedType.parse(s["exact_type"]) for s in new}}
@@ -369,13 +385,34 @@ def stage_keep_covariant_exact(b: _Build):
                   f"symmetry: {e}")
             break
         overrides, b.prec = trial, prec
-        b.auto_exact["tensors"] += [{"tensor": s["tensor"], "from": s["type"], "to": s["exact_type"]} for s in new]
+        exact.update(s["tensor"] for s in new)
+        b.auto_exact["tensors"] += [{"tensor": s["tensor"], "from": before.types[s["tensor"]].cpp(),
+                                     "to": s["exact_type"]} for s in new]
+    if b.auto_exact.get("odd_rounding"):
+        _drop_needless_odd_rounding(b, overrides, exact)
     b.prec.overridden = set(user)      # the manifest's user_override: what the user typed, not these
-    if b.auto_exact["tensors"]:
+    if b.auto_exact["tensors"] or b.auto_exact.get("odd_rounding"):
         cost = {k: [estimate.estimate(b.g, p, b.tgt, b.clock)["total"][k] for p in (before, b.prec)]
                 for k in ("dsp", "lut", "ff")}
         b.auto_exact["cost"] = cost
         b.log(symprobe.format_auto_exact(b.auto_exact))
+
+
+def _drop_needless_odd_rounding(b: _Build, overrides: dict, exact: set):
+    """A tensor made odd that is now exact, or that no longer transforms (it only moved because a
+    rounded covariant tensor upstream broke the symmetry, and that one is exact now), goes back to
+    its inferred type, as long as the probe still passes."""
+    moved = set(symprobe.probe(b.g, b.prec, b.sym, b.x_q)["covariant_rounded"])
+    keep = [t for t in b.auto_exact["odd_rounding"] if t["tensor"] not in exact and t["tensor"] in moved]
+    drop = [t["tensor"] for t in b.auto_exact["odd_rounding"] if t not in keep and t["tensor"] not in exact]
+    if drop:
+        trial = {k: v for k, v in overrides.items() if k not in drop}
+        prec = _infer(b, trial)
+        if not symprobe.probe(b.g, prec, b.sym, b.x_q)["suspects"]:
+            b.prec = prec
+        else:
+            keep = [t for t in b.auto_exact["odd_rounding"] if t["tensor"] not in exact]
+    b.auto_exact["odd_rounding"] = keep
 
 
 def _padded(b: _Build) -> bool:

@@ -74,15 +74,16 @@ def test_so3_cg_l2_compiles_and_is_equivariant(tmp_path):
         c = _line(rep, g, False)
         assert c["passed"] and c["floor_exact_inputs"]["max_lsb"] < 0.01, c
     # exact lines: only elements whose "1x1o+1x2e" matrix is integral are comparable bit for bit
-    # (8 of the 24 octahedral rotations, 16 of the 48 signed axis permutations); the rest are
-    # skipped and counted as non-integral
+    # (8 of the 24 octahedral rotations, 16 of the 48 signed axis permutations): the octahedral
+    # lines draw their elements among those, none is skipped as non-integral
     rep = check.run(prj, n_elements=48, progress=False)
     for g in GROUPS:
         ex = _line(rep, g, True)
         assert ex["passed"] and ex["mismatched"] == 0 and ex["pairs"] > 0, ex
+        assert ex["skipped_nonintegral_output"] == 0, ex
     n = len(x)
+    assert _line(rep, "so3", True)["elements"] == 8 and _line(rep, "o3", True)["elements"] == 16
     assert _line(rep, "so3", True)["pairs"] == 8 * n and _line(rep, "o3", True)["pairs"] == 16 * n
-    assert _line(rep, "o3", True)["skipped_nonintegral_output"] == 32 * n
 
 
 def test_so3_cg_shipped_files_agree():

@@ -28,6 +28,9 @@ from ..errors import OptionError
 
 ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV")
 OVERFLOW_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
+# rounding modes with round(-x) == -round(x): they commute with sign flips (AP_RND rounds ties up,
+# AP_TRN and AP_RND_MIN_INF towards -inf, so -x and x round apart by an LSB)
+ODD_ROUNDING = ("AP_TRN_ZERO", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_CONV")
 
 # Significant bits of each constant tensor's largest value (quantize_const's default).
 DEFAULT_WEIGHT_BITS = 12

@@ -90,7 +90,7 @@ def format_report(rep: dict) -> str:
     if rep.get("overflow"):
         lines.append(overflow.format_trace(rep["overflow"]))
     if symprobe.format_auto_exact(rep.get("auto_exact")):
-        lines.append(symprobe.format_auto_exact(rep["auto_exact"]).removeprefix("equihls: "))
+        lines.append(symprobe.format_auto_exact(rep["auto_exact"]).replace("equihls: ", ""))
     probe = rep.get("symmetry_probe")
     if probe:
         lines.append(f"symmetry probe at compile (twin, exact lines on the samples): {check.verdict_text(probe)}")

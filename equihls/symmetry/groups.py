@@ -30,6 +30,9 @@ from .o3 import Irreps
 
 GROUPS = ("perm", "perm_real", "so3", "o3", "lorentz", "o13", "translation")
 PERM_GROUPS = ("perm", "perm_real")
+# groups whose exact elements flip signs (the octahedral group holds diag(-1,-1,1); the integer
+# Lorentz words are conjugated by signed axis permutations): rounding must be odd to commute
+SIGN_FLIP_GROUPS = ("so3", "o3", "lorentz", "o13")
 GROUP_HELP = {
     "perm": "permutations of the particles (exact), zero-padded ones included",
     "perm_real": "permutations of each event's real particles (exact); zero-padded particles (every feature 0) "
@@ -83,6 +86,12 @@ def compose(g: Element, h: Element) -> Element:
         sg = g.shift if g.shift is not None else np.zeros(4)
         shift = g.lorentz @ sh + sg
     return Element(f"{g.label}*{h.label}", g.lorentz @ h.lorentz, perm, shift, g.exact and h.exact)
+
+
+def is_identity(e: Element) -> bool:
+    """Whether e moves nothing (no permutation, no shift, the identity matrix)."""
+    return (e.perm is None or (np.asarray(e.perm) == np.arange(len(e.perm))).all()) and e.shift is None \
+        and np.array_equal(e.lorentz, np.eye(4))
 
 
 def identity() -> Element:

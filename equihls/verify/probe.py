@@ -47,26 +47,6 @@ def _root_causes(g, suspects: list) -> list:
     return [t for t in suspects if not (_upstream(g, t) & set(suspects))]
 
 
-def _checkable(ctx, line: G.Line, k: int, rng) -> G.Line:
-    """`line` with its elements restricted to those that can be compared exactly: integral
-    representation matrices on every port (an l=2 output under a 90° rotation has none) and not
-    the identity (which compares f(x) with itself). The octahedral lines draw from all their
-    24/48 elements, so that e.g. the 180° rotations still check an l >= 2 output."""
-    pool = line.elements
-    if line.group in ("so3", "o3") and not all(ctx.integral(e) for e in pool):
-        pool = G.lines_for(line.group, None, 48, np.random.default_rng(0))[0].elements
-    ok = [e for e in pool if ctx.integral(e) and not _is_identity(e)]
-    if len(ok) > k:
-        ok = [ok[i] for i in sorted(rng.choice(len(ok), size=k, replace=False))]
-    return G.Line(line.group, line.name, True, ok)
-
-
-def _is_identity(e) -> bool:
-    """Whether element e moves nothing (no permutation, no shift, identity matrix)."""
-    return (e.perm is None or (np.asarray(e.perm) == np.arange(len(e.perm))).all()) and e.shift is None \
-        and np.array_equal(e.lorentz, np.eye(4))
-
-
 def _twin(g, prec, xs: list):
     """Twin on float events (on the input grid) -> (outputs as float arrays [n, *shape], accs)."""
     raw_in = {i: prec.types[i].from_float(x.reshape(len(x), -1))[0] for i, x in zip(g.inputs, xs)}
@@ -82,14 +62,17 @@ def probe(g, prec, spec: dict | None, x_q: dict, n_elements: int = DEFAULT_ELEME
 
     x_q: input name -> events [batch, *shape] already on the input type's grid (the first
     `n_events` are used). Each exact line is :func:`equihls.check.exact_line` with the twin as the
-    simulator, on elements that can be compared exactly (:func:`_checkable`). Returns
+    simulator, on elements that can be compared exactly and move something
+    (:func:`equihls.verify.check.comparable_elements`). Returns
     {"lines": [{group, line, elements, pairs, mismatched, verdict}], "group_verdicts",
     "verdict", "passed", "suspects": [{tensor, type, exact_type}]}: verdicts as in
     :func:`equihls.check.summarize` (a line that compared 0 pairs is "not checked", and so is a
     group none of whose lines compared anything; "passed" only when every group passed);
     suspects are the rounded tensors (graph order) that are not invariant on the mismatching
     events and not computed from another such tensor, with the accumulator type that keeps them
-    exact (for ``--type``).
+    exact (for ``--type``); covariant_rounded: every rounded tensor whose exact value some checked
+    element without permutation or translation changes (a sign flip, an integer Lorentz matrix),
+    mismatch or not.
     """
     if not spec:
         return None
@@ -106,21 +89,25 @@ def probe(g, prec, spec: dict | None, x_q: dict, n_elements: int = DEFAULT_ELEME
     n_part = next((g.shapes[i][1] for i in g.inputs if len(g.shapes[i]) >= 3), None)
     lsb = min(prec.types[i].lsb for i in g.inputs)
     rng = np.random.default_rng(seed)
-    lines = [_checkable(ctx, ln, n_elements, rng) for grp in spec["groups"]
+    lines = [check.comparable_elements(ctx, ln, n_elements, rng, moving_only=True) for grp in spec["groups"]
              for ln in G.lines_for(grp, n_part, n_elements, rng, lsb=lsb) if ln.exact]
     y0 = ctx.sim(xs)
     acc0 = last["accs"]
     rounded = rounded_tensors(g, prec)
-    suspect = set()
+    suspect, moved = set(), set()
 
     def note(el, idx, same):
         # only elements without a particle permutation leave an invariant tensor element-wise equal
         if el.perm is None:
+            changed = {t: last["accs"][t] != acc0[t][idx] for t in rounded}
+            if el.shift is None:        # a sign flip or integer matrix, no translation
+                moved.update(t for t, c in changed.items() if c.any())
             bad = ~same
-            suspect.update(t for t in rounded if (last["accs"][t][bad] != acc0[t][idx[bad]]).any())
+            if bad.any():
+                suspect.update(t for t, c in changed.items() if c[bad].any())
 
     results = [{k: r[k] for k in ("group", "line", "elements", "pairs", "mismatched")}
-               for r in (check.exact_line(ctx, ln, xs, y0, on_mismatch=note) for ln in lines)]
+               for r in (check.exact_line(ctx, ln, xs, y0, on_compare=note) for ln in lines)]
     for r in results:
         r["verdict"] = check.NOT_CHECKED if r["pairs"] == 0 else check.FAIL if r["mismatched"] else check.PASS
     by_group, verdict = check.summarize(results, spec["groups"])
@@ -128,7 +115,8 @@ def probe(g, prec, spec: dict | None, x_q: dict, n_elements: int = DEFAULT_ELEME
     return {"lines": results, "group_verdicts": by_group, "verdict": verdict, "passed": verdict == check.PASS,
             "suspects": [{"tensor": t, "type": prec.types[t].cpp(),
                           "exact_type": prec.acc[g.producer(t).name].with_modes("AP_TRN", "AP_WRAP").cpp()}
-                         for t in causes]}
+                         for t in causes],
+            "covariant_rounded": [t for t in rounded if t in moved]}
 
 
 def format_probe(res: dict) -> str:
@@ -154,12 +142,20 @@ def format_probe(res: dict) -> str:
 
 def format_auto_exact(rec: dict | None) -> str:
     """The compile/report lines of driver.stage_keep_covariant_exact's record {enabled, tensors:
-    [{tensor, from, to}], cost: {dsp|lut|ff: [before, after]}} ('' when it changed nothing)."""
-    if not rec or not rec.get("tensors"):
+    [{tensor, from, to}], odd_rounding: [{tensor, from, to}], cost: {dsp|lut|ff: [before, after]}}
+    ('' when it changed nothing)."""
+    if not rec or not (rec.get("tensors") or rec.get("odd_rounding")):
         return ""
     c = rec["cost"]
-    lines = [f"equihls: kept exact for the declared symmetry (--no-auto-exact to round them): "
-             f"{', '.join(t['tensor'] for t in rec['tensors'])}; cost "
-             + ", ".join(f"{k.upper()} {a:,} -> {z:,}" for k, (a, z) in c.items())]
-    lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec["tensors"]]
+    cost = "cost " + ", ".join(f"{k.upper()} {a:,} -> {z:,}" for k, (a, z) in c.items())
+    lines = []
+    if rec.get("odd_rounding"):
+        lines.append(f"equihls: rounded with AP_RND_CONV for the declared sign flips (round(-x) = -round(x); "
+                     f"--no-auto-exact to keep AP_RND): {', '.join(t['tensor'] for t in rec['odd_rounding'])}")
+        lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec["odd_rounding"]]
+    if rec.get("tensors"):
+        lines.append(f"equihls: kept exact for the declared symmetry (--no-auto-exact to round them): "
+                     f"{', '.join(t['tensor'] for t in rec['tensors'])}")
+        lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec["tensors"]]
+    lines.append(f"  {cost}")
     return "\n".join(lines)

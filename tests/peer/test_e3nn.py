@@ -56,10 +56,6 @@ XFAIL = {
         ("pairwise_fctp", "torchscript"): PAIR_L2,
         ("tfn_sh2", "dynamo"): TFN_L2,
         ("tfn_sh2", "torchscript"): TFN_L2,
-        # nn.Gate's tanh/sigmoid tables (grid step 2^-6): a rotation that moves an invariant input across
-        # a cell edge jumps the output by a table step (exact lines pass)
-        ("linear_gate", "dynamo"): "so3: Haar rotations  mean 4.42 p99 29.45 LSB | floor 1.66 4.44: C-sim violation "
-                                   "exceeds the float64 floor by 2.76 LSB (mean) -> FAIL",
     },
     "csim": {
         ("linear_gate", "dynamo"): "max |C-sim - torch| 0.0100 (spread 0.113; allowed 0.0032): tanh/sigmoid tables "
