@@ -368,9 +368,10 @@ def stage_keep_covariant_exact(b: _Build):
             overrides, b.prec, res = trial, _infer(b, trial), None
             b.auto_exact["odd_rounding"] = [{"tensor": t, "from": before.types[t].cpp(), "to": trial[t].cpp()}
                                             for t in odd]
-    exact = set()
+    exact, probed = set(), None
     for _ in range(AUTO_EXACT_ROUNDS):
         res = res or symprobe.probe(b.g, b.prec, b.sym, b.x_q)
+        probed = (res, b.prec)
         new = [s for s in res["suspects"] if s["tensor"] not in user and s["tensor"] not in exact]
         res = None
         if not new:
@@ -389,7 +390,8 @@ def stage_keep_covariant_exact(b: _Build):
         b.auto_exact["tensors"] += [{"tensor": s["tensor"], "from": before.types[s["tensor"]].cpp(),
                                      "to": s["exact_type"]} for s in new]
     if b.auto_exact.get("odd_rounding"):
-        _drop_needless_odd_rounding(b, overrides, exact)
+        # the loop's last probe, when it saw the types as they are now
+        _drop_needless_odd_rounding(b, overrides, exact, probed[0] if probed and probed[1] is b.prec else None)
     b.prec.overridden = set(user)      # the manifest's user_override: what the user typed, not these
     if b.auto_exact["tensors"] or b.auto_exact.get("odd_rounding"):
         cost = {k: [estimate.estimate(b.g, p, b.tgt, b.clock)["total"][k] for p in (before, b.prec)]
@@ -398,13 +400,14 @@ def stage_keep_covariant_exact(b: _Build):
         b.log(symprobe.format_auto_exact(b.auto_exact))
 
 
-def _drop_needless_odd_rounding(b: _Build, overrides: dict, exact: set):
+def _drop_needless_odd_rounding(b: _Build, overrides: dict, exact: set, res: dict | None):
     """A tensor made odd that is now exact, or that no longer transforms (it only moved because a
     rounded covariant tensor upstream broke the symmetry, and that one is exact now), goes back to
-    its inferred type, as long as the probe still passes."""
-    moved = set(symprobe.probe(b.g, b.prec, b.sym, b.x_q)["covariant_rounded"])
+    its inferred type, as long as the probe still passes. res: a probe of the current types, if
+    one was run."""
+    moved = set((res or symprobe.probe(b.g, b.prec, b.sym, b.x_q))["covariant_rounded"])
     keep = [t for t in b.auto_exact["odd_rounding"] if t["tensor"] not in exact and t["tensor"] in moved]
-    drop = [t["tensor"] for t in b.auto_exact["odd_rounding"] if t not in keep and t["tensor"] not in exact]
+    drop = [t["tensor"] for t in b.auto_exact["odd_rounding"] if t["tensor"] not in exact | moved]
     if drop:
         trial = {k: v for k, v in overrides.items() if k not in drop}
         prec = _infer(b, trial)

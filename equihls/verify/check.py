@@ -287,9 +287,10 @@ def comparable_elements(ctx: Context, line: G.Line, k: int, rng, moving_only: bo
     is still checked bit for bit. moving_only: never the identity, which compares f(x) with itself.
     Lines whose sampled elements are all integral are kept as sampled (unless moving_only)."""
     pool = line.elements
-    if all(ctx.integral(e) for e in pool) and not moving_only:
+    integral = all(ctx.integral(e) for e in pool)
+    if integral and not moving_only:
         return line
-    if line.group in ("so3", "o3") and not all(ctx.integral(e) for e in pool):
+    if line.group in ("so3", "o3") and not integral:
         pool = G.lines_for(line.group, None, 48, np.random.default_rng(0))[0].elements
     ok = [e for e in pool if ctx.integral(e) and not (moving_only and G.is_identity(e))]
     if len(ok) > k:
@@ -535,12 +536,11 @@ def arithmetic_thresholds(e: np.ndarray | None, tol_lsb: float | None) -> dict:
             "source": "arithmetic", "arithmetic_error_lsb": stat}
 
 
-def _verdict(res: dict, tol_lsb: float, tol_exact: int, null_set: bool = False,
-             excess: dict | None = None) -> tuple[str, str]:
+def _verdict(res: dict, tol_lsb: float, tol_exact: int, null_set: bool, excess: dict) -> tuple[str, str]:
     """(PASS | FAIL | NOT_CHECKED, reason) of one line (rules in the module doc). tol_lsb: the
-    float64 model's allowed violation; excess: arithmetic_thresholds' {"mean", "p99"} (default
-    tol_lsb for both). null_set: the group's continuous lines find the float64 model symmetric
-    (exact-line model exceptions allowed)."""
+    float64 model's allowed violation; excess: arithmetic_thresholds' {"mean", "p99"}. null_set:
+    the group's continuous lines find the float64 model symmetric (exact-line model exceptions
+    allowed)."""
     exc = res.get("model_exceptions", 0)
     if res["kind"] == "exact" and exc and not null_set:
         return FAIL, (f"the float64 model itself breaks the symmetry on {exc} of {res['pairs'] + exc} pairs on the "
@@ -555,7 +555,6 @@ def _verdict(res: dict, tol_lsb: float, tol_exact: int, null_set: bool = False,
     if fe is not None and fe["max_lsb"] > tol_lsb:
         return FAIL, f"the float64 model itself breaks the symmetry by up to {fe['max_lsb']:.3g} LSB"
     fl = fl or {"mean_lsb": 0.0, "p99_lsb": 0.0}
-    excess = excess or {"mean": tol_lsb, "p99": tol_lsb}
     judged = ["mean"] + (["p99"] if res["pairs"] >= MIN_PAIRS_FOR_P99 else [])
     over = {s: res[f"{s}_lsb"] - fl[f"{s}_lsb"] for s in judged}
     bad = [s for s in judged if over[s] > excess[s]]

@@ -146,16 +146,12 @@ def format_auto_exact(rec: dict | None) -> str:
     ('' when it changed nothing)."""
     if not rec or not (rec.get("tensors") or rec.get("odd_rounding")):
         return ""
-    c = rec["cost"]
-    cost = "cost " + ", ".join(f"{k.upper()} {a:,} -> {z:,}" for k, (a, z) in c.items())
     lines = []
-    if rec.get("odd_rounding"):
-        lines.append(f"equihls: rounded with AP_RND_CONV for the declared sign flips (round(-x) = -round(x); "
-                     f"--no-auto-exact to keep AP_RND): {', '.join(t['tensor'] for t in rec['odd_rounding'])}")
-        lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec["odd_rounding"]]
-    if rec.get("tensors"):
-        lines.append(f"equihls: kept exact for the declared symmetry (--no-auto-exact to round them): "
-                     f"{', '.join(t['tensor'] for t in rec['tensors'])}")
-        lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec["tensors"]]
-    lines.append(f"  {cost}")
+    for key, what in (("odd_rounding", "rounded with AP_RND_CONV for the declared sign flips (round(-x) = "
+                                       "-round(x); --no-auto-exact to keep AP_RND)"),
+                      ("tensors", "kept exact for the declared symmetry (--no-auto-exact to round them)")):
+        if rec.get(key):
+            lines.append(f"equihls: {what}: {', '.join(t['tensor'] for t in rec[key])}")
+            lines += [f"  {t['tensor']}: {t['from']} -> {t['to']}" for t in rec[key]]
+    lines.append("  cost " + ", ".join(f"{k.upper()} {a:,} -> {z:,}" for k, (a, z) in rec["cost"].items()))
     return "\n".join(lines)
