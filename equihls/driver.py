@@ -187,6 +187,7 @@ class _Build:
     g: object = None                  # the IR graph (ir.Graph)
     model: object = None              # the reference onnx.ModelProto
     sym: dict = None                  # declared symmetry (check.declare_symmetry)
+    out_reps_declared: bool = False   # the user declared the output representations
     calibration: dict = None          # calibrated ranges (computed once; --calibrate)
     auto_exact: dict = None           # what stage_keep_covariant_exact changed
     pass_log: list = None
@@ -222,6 +223,7 @@ def run(model_path: str, opts: CompileOptions, log=print) -> dict:
     stage_validate(b)
     stage_load(b)
     stage_passes(b)
+    stage_bind_output_bases(b)
     stage_precision(b)
     stage_open_output(b)
     stage_samples(b)
@@ -258,14 +260,30 @@ def stage_load(b: _Build):
     o = b.opts
     g, model = frontend.load(b.model_path)
     b.g, b.model = g, model
-    b.sym = check.declare_symmetry({p.key: p.value for p in model.metadata_props},
-                                   [(i, g.shapes[i][1:]) for i in g.inputs], [(t, g.shapes[t][1:]) for t in g.outputs],
+    meta = {p.key: p.value for p in model.metadata_props}
+    b.sym = check.declare_symmetry(meta, [(i, g.shapes[i][1:]) for i in g.inputs],
+                                   [(t, g.shapes[t][1:]) for t in g.outputs],
                                    o.symmetry, o.input_reps, o.output_reps, o.output_perm)
+    b.out_reps_declared = bool(o.output_reps) or bool(meta.get(check.METADATA_KEYS["output_reps"]))
 
 
 def stage_passes(b: _Build):
     """Recognise, lower and optimise the graph (the pass log goes into the manifest)."""
     b.pass_log = passes.run_all(b.g)
+
+
+def stage_bind_output_bases(b: _Build):
+    """Outputs that a recognised coupling computes (e.g. a Cartesian dot / cross / symmetric
+    traceless product, in its own basis) take the representation it induces; one declared
+    '@coupling' is checked against it (check.bind_output_bases)."""
+    g, induced = b.g, {}
+    for k, t in enumerate(g.outputs):
+        p = g.producer(t)
+        if p is not None and p.op == "Bilinear" and p.attrs.get("irreps"):
+            q = p.attrs.get("irreps_basis")
+            induced[k] = (p.attrs["irreps"].split("->")[1], None if q is None else np.asarray(q), p.name)
+    for line in check.bind_output_bases(b.sym, induced, b.out_reps_declared, [(t, g.shapes[t][1:]) for t in g.outputs]):
+        b.log(line)
 
 
 def stage_precision(b: _Build):

@@ -298,16 +298,52 @@ def lines_for(group: str, n_particles: int | None, k: int, rng: np.random.Genera
 
 # ---------------------------------------------------------------- representations
 
+# Suffix of a representation name written in the basis of the coupling that computes it.
+COUPLING_BASIS = "@coupling"
+# Integrality tolerance of a representation written in a basis found from float32 constants
+# (relative rounding ~6e-8, amplified by the basis' condition number): far below any fraction an
+# integral-looking matrix of a genuine non-integral element would show.
+BASIS_INTEGRAL_TOL = 1e-5
+
+
 class Rep:
     """How a tensor's last axis transforms. Names: 'scalar' (invariant, any size), '4vec'
     ((1/2,1/2): E, px, py, pz), '3vec' (polar vector, = '1o'), an e3nn-style O(3) irreps string
     ('1x0e+1x1o'), or a real Lorentz irrep name ('(1,1)', '(1,0)+(0,1)', ...).
 
-    `translates`: the vectors are positions that a translation shifts (inputs only)."""
+    `translates`: the vectors are positions that a translation shifts (inputs only).
 
-    def __init__(self, name: str):
+    A name ending in COUPLING_BASIS ('1x0e+1x1e+1x2e@coupling') is in the basis of the coupling
+    that computes the tensor, found at compile (e.g. a Cartesian symmetric traceless product):
+    `basis` is then Q [dim, dim] (tensor = Q · standard coordinates) and the matrices are
+    Q D(g) Q⁻¹."""
+
+    def __init__(self, name: str, basis=None):
         self.name = name.strip()
-        self.kind, self.dim, self._irreps = self._parse(self.name)
+        self.in_coupling_basis = self.name.endswith(COUPLING_BASIS)
+        self.standard = self.name[:-len(COUPLING_BASIS)] if self.in_coupling_basis else self.name
+        self.kind, self.dim, self._irreps = self._parse(self.standard)
+        if basis is not None and not self.in_coupling_basis:
+            raise ValueError(f"representation '{self.name}' is in the standard basis; only a name ending in "
+                             f"'{COUPLING_BASIS}' takes a basis")
+        self.basis = None if basis is None else np.asarray(basis, dtype=np.float64)
+        if self.basis is not None:
+            if self.dim is None or self.basis.shape != (self.dim, self.dim):
+                raise ValueError(f"representation '{self.name}' has dimension {self.dim}; its basis is "
+                                 f"{list(self.basis.shape)}")
+            self._basis_inv = np.linalg.inv(self.basis)
+
+    def copies(self) -> list:
+        """(irrep key, dim) of every irreducible copy in layout order (empty for scalars)."""
+        if self.kind == "scalar":
+            return []
+        if self.kind == "lorentz":
+            return [("(1/2,1/2)", 4)]
+        if self.kind == "o3":
+            return [("1o", 3)]
+        if self.kind == "lorentz_irrep":
+            return [(f, lorentz_irreps.REAL_REPS[f]) for f in lorentz_irreps.real_forms(self.standard)]
+        return [(str(ir), ir.dim) for ir, _ in self._irreps.copies()]
 
     @staticmethod
     def _parse(name):
@@ -336,12 +372,21 @@ class Rep:
 
     def matrix(self, g: Element) -> np.ndarray | None:
         """The representation matrix (dim, dim) of g; None for scalars."""
+        m = self._standard_matrix(g)
+        if m is None or not self.in_coupling_basis:
+            return m
+        if self.basis is None:
+            raise ValueError(f"representation '{self.name}': no coupling basis was recorded for this output (it is "
+                             f"not computed by a recognised coupling)")
+        return self.basis @ m @ self._basis_inv
+
+    def _standard_matrix(self, g: Element) -> np.ndarray | None:
         if self.kind == "scalar":
             return None
         if self.kind == "lorentz":
             return g.lorentz
         if self.kind == "lorentz_irrep":
-            return lorentz_irreps.rep_matrix(self.name, g.lorentz)
+            return lorentz_irreps.rep_matrix(self.standard, g.lorentz)
         if not g.is_spatial():
             raise ValueError(f"representation '{self.name}' is an O(3) representation; element {g.label} is not in "
                              f"O(3)")
@@ -351,10 +396,13 @@ class Rep:
 
     def integral_matrix(self, g: Element, tol: float = 1e-9) -> np.ndarray | None:
         """The representation matrix rounded to integers if it is integral up to float noise
-        (e.g. Wigner matrices of 90° rotations), None for scalars; raises ValueError if it is not."""
+        (e.g. Wigner matrices of 90° rotations), None for scalars; raises ValueError if it is not.
+        With a basis the noise is that of the float32 coupling it came from (BASIS_INTEGRAL_TOL)."""
         m = self.matrix(g)
         if m is None:
             return None
+        if self.basis is not None:
+            tol = max(tol, BASIS_INTEGRAL_TOL)
         r = np.round(m)
         if np.abs(m - r).max() > tol:
             raise ValueError(f"representation '{self.name}' of {g.label} is not an integer matrix")

@@ -41,6 +41,7 @@ is equivariant, C unit Frobenius norm, first non-zero entry positive.
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from functools import lru_cache
 
@@ -58,6 +59,7 @@ __all__ = [
     "rep_matrix",
     "rep_generators",
     "rep_dim",
+    "real_forms",
     "lorentz_intertwiners",
     "cg_lorentz",
     "lorentz_from_sl2c",
@@ -102,9 +104,31 @@ def _canon_name(name: str) -> str:
     return key
 
 
+def real_forms(name: str) -> list[str]:
+    """The canonical real forms of a direct sum, in order: "(0,0)+(1,1)+(1,0)+(0,1)" ->
+    ["(0,0)", "(1,1)", "(1,0)+(0,1)"] ((1,0) and (0,1) are one real form and must be adjacent).
+    ValueError for anything else."""
+    key = "".join(str(name).split())
+    if _ALIASES.get(key, key) in REAL_REPS:
+        return [_canon_name(key)]
+    toks = re.findall(r"\([^()]*\)", key)
+    if not toks or "+".join(toks) != key:
+        raise ValueError(f"unknown Lorentz representation {name!r}; known: {', '.join(REAL_REPS)} and their sums")
+    out, i = [], 0
+    while i < len(toks):
+        pair = "+".join(toks[i:i + 2])
+        if _ALIASES.get(pair, pair) == "(1,0)+(0,1)":
+            out.append("(1,0)+(0,1)")
+            i += 2
+            continue
+        out.append(_canon_name(toks[i]))
+        i += 1
+    return out
+
+
 def rep_dim(name: str) -> int:
-    """Dimension of a real form by name (see REAL_REPS)."""
-    return REAL_REPS[_canon_name(name)]
+    """Dimension of a real form or a direct sum of them by name (see REAL_REPS)."""
+    return sum(REAL_REPS[k] for k in real_forms(name))
 
 
 @lru_cache(maxsize=None)
@@ -146,13 +170,23 @@ def rep_matrix(name: str, Lam: np.ndarray, check: bool = True) -> np.ndarray:
 
     name: "(0,0)", "(1/2,1/2)", "(1,0)+(0,1)" or "(1,1)" (whitespace ignored);
     ValueError for other names (listing these) and, with ``check``, for Lam
-    that are not Lorentz transformations.
+    that are not Lorentz transformations. A direct sum ("(0,0)+(1,1)", see
+    ``real_forms``) gives the block-diagonal matrix.
     """
-    key = _canon_name(name)
+    forms = real_forms(name)
     Lam = np.asarray(Lam, dtype=float)
     if check:
         _check_lorentz(Lam)
     batch = Lam.shape[:-2]
+    if len(forms) > 1:
+        blocks = [rep_matrix(f, Lam, check=False) for f in forms]
+        out, k = np.zeros(batch + (sum(b.shape[-1] for b in blocks),) * 2), 0
+        for blk in blocks:
+            n = blk.shape[-1]
+            out[..., k:k + n, k:k + n] = blk
+            k += n
+        return out
+    key = forms[0]
     if key == "(0,0)":
         return np.ones(batch + (1, 1))
     if key == "(1/2,1/2)":

@@ -51,6 +51,7 @@ import onnx
 from ..frontend.qonnx_quant import standard_ops
 from ..project import LAYOUT
 from ..symmetry import groups as G
+from ..symmetry.induced import reorder_basis
 from ..backend.csim import check_finite
 from ..errors import EquihlsError, InputError
 from .selfcheck import float64_model, run_onnxruntime
@@ -102,13 +103,26 @@ class Progress:
 
 
 def _merged(declared: dict, groups, input_reps, output_reps, output_perm) -> dict:
-    """A declaration (lists of names; output_perm) with the given non-empty overrides applied."""
+    """A declaration (lists of names; output_perm; output_bases) with the given non-empty overrides
+    applied. An output's basis survives an override only where the override names the same
+    representation."""
     spec = {k: list(declared.get(k) or []) for k in ("groups", "input_reps", "output_reps")}
     for k, v in (("groups", groups), ("input_reps", input_reps), ("output_reps", output_reps)):
         if v:
             spec[k] = list(v)
     spec["output_perm"] = output_perm or declared.get("output_perm")
+    bases = list(declared.get("output_bases") or [])
+    if bases:
+        was, now = list(declared.get("output_reps") or []), spec["output_reps"]
+        spec["output_bases"] = [q if k < min(len(was), len(now)) and was[k] == now[k] else None
+                                for k, q in enumerate(bases)]
     return spec
+
+
+def output_rep(spec: dict, k: int) -> G.Rep:
+    """Output k's representation, in the basis the compile found for it (spec["output_bases"])."""
+    bases = spec.get("output_bases") or []
+    return G.Rep(spec["output_reps"][k], basis=bases[k] if k < len(bases) else None)
 
 
 def _completed(spec: dict, inputs: list, outputs: list) -> dict:
@@ -154,6 +168,64 @@ def declare_symmetry(metadata: dict, inputs: list, outputs: list, groups: list |
     return _completed(spec, inputs, outputs)    # validate_symmetry refuses groups that move no input
 
 
+def _flip_parities(rep: G.Rep) -> list:
+    """An O(3) rep's copies with every parity flipped (the coupling of inputs whose parities
+    are both the other way); Lorentz copies as they are."""
+    flip = {"e": "o", "o": "e"}
+    return [(k[:-1] + flip[k[-1]], d) if k[-1] in flip else (k, d) for k, d in rep.copies()]
+
+
+def bind_output_bases(sym: dict | None, induced: dict, declared: bool, outputs: list) -> list:
+    """Bind the outputs that recognised couplings compute to the representations they induce.
+
+    induced: {output index: (content, basis Q or None for the standard basis, node name)};
+    outputs: (name, per-event shape) pairs; declared: whether the user declared the output
+    representations. Undeclared: the output takes the induced content, with '@coupling' and Q when
+    the coupling writes it in its own basis. Declared 'R@coupling': R's irreps must be the
+    induced ones (any order, or every parity flipped: the recogniser assumed inputs of natural
+    parity), Q is re-laid in R's order; else EquihlsError naming the output, the node and both.
+    Declared in the standard basis while the coupling uses another: a note (the certificate
+    judges the declaration as given). Updates sym (output_reps, output_bases) in place; returns
+    the lines for the compile log."""
+    if not sym:
+        return []
+    bases = list(sym.get("output_bases") or [None] * len(outputs))
+    lines = []
+    for k, name in enumerate(n for n, _ in outputs):
+        want = G.Rep(sym["output_reps"][k])
+        if k not in induced:
+            if want.in_coupling_basis:
+                raise EquihlsError(f"output '{name}' is declared '{want.name}' (in the basis of its coupling), but no "
+                                   f"recognised coupling computes it")
+            continue
+        content, q, node = induced[k]
+        q = np.eye(G.Rep(content).dim) if q is None else q
+        free = not np.allclose(q, np.eye(len(q)))
+        if not declared:
+            if all(key == "0e" for key, _ in G.Rep(content).copies()):
+                continue
+            sym["output_reps"][k] = content + (G.COUPLING_BASIS if free else "")
+            bases[k] = q if free else None
+            lines.append(f"output '{name}' transforms as {sym['output_reps'][k]} (the coupling at '{node}'; "
+                         f"--output-rep overrides)")
+        elif want.in_coupling_basis:
+            found = G.Rep(content)
+            q2 = reorder_basis(found.copies(), q, want.copies())
+            if q2 is None:
+                q2 = reorder_basis(_flip_parities(found), q, want.copies())
+            if q2 is None:
+                raise EquihlsError(f"output '{name}' is declared '{want.name}', but the coupling at '{node}' that "
+                                   f"computes it transforms as {content}")
+            bases[k] = q2
+        elif free:
+            lines.append(f"note: output '{name}' is declared '{want.name}' (standard basis), but the coupling at "
+                         f"'{node}' computes {content} in its own basis; declare '{want.name}{G.COUPLING_BASIS}' to "
+                         f"certify it in that basis")
+    if any(q is not None for q in bases):
+        sym["output_bases"] = [None if q is None else [[float(v) for v in row] for row in q] for q in bases]
+    return lines
+
+
 def validate_symmetry(spec: dict, inputs: list, outputs: list):
     """Refuse unknown groups, unknown representations, representation/shape mismatches and groups
     that do not act on a representation, naming the port. inputs/outputs: (name, shape) pairs."""
@@ -164,9 +236,9 @@ def validate_symmetry(spec: dict, inputs: list, outputs: list):
         if len(reps) != len(ports):
             raise EquihlsError(f"{len(reps)} {what} representation(s) {reps} for {len(ports)} {what}(s) "
                                f"{[n for n, _ in ports]}")
-        for r, (name, shape) in zip(reps, ports):
+        for k, (r, (name, shape)) in enumerate(zip(reps, ports)):
             try:
-                rep = G.Rep(r)
+                rep = output_rep(spec, k) if what == "output" else G.Rep(r)
             except ValueError as e:
                 raise EquihlsError(f"{what} '{name}': {e}") from None
             if rep.dim is not None and (not shape or shape[-1] != rep.dim):
@@ -227,7 +299,7 @@ class Context:
         self.spec, self.xs, self.run = spec, [np.asarray(x, dtype=np.float64) for x in xs], run
         self.in_types, self.out_types = list(in_types), list(out_types)
         self.in_reps = [G.Rep(r) for r in spec["input_reps"]]
-        self.out_reps = [G.Rep(r) for r in spec["output_reps"]]
+        self.out_reps = [output_rep(spec, k) for k in range(len(spec["output_reps"]))]
         self.in_axes = [_particle_axis(sh) for sh in in_shapes]
         self.out_axes = [_particle_axis(sh) if spec["output_perm"] == "equivariant" else None for sh in out_shapes]
         self.float_model = float_model
@@ -491,7 +563,7 @@ def run(project, groups: list | None = None, xs: list | None = None, n_events: i
         "model": project.manifest.get("model"),
         "groups": spec["groups"],
         "representations": {"inputs": spec["input_reps"], "outputs": spec["output_reps"],
-                            "output_perm": spec["output_perm"]},
+                            "output_bases": spec.get("output_bases"), "output_perm": spec["output_perm"]},
         "events": n, "elements_per_line": n_elements, "seed": seed, "max_rapidity": max_rapidity,
         "outputs": [{"name": o["onnx_name"], "type": o["type"], "lsb": t.lsb} for o, t in zip(out, ctx.out_types)],
         "thresholds": {"exact_mismatches": tol_exact, "continuous_excess_lsb": {k: excess[k] for k in ("mean", "p99")},

@@ -3,8 +3,12 @@
 out[..., k] = sum_ij C[i,j,k] a[..., i] b[..., j] is recognised as equihls::TensorProduct nodes
 and as Einsum("<p>i,<p>j,ijk-><p>k", a, b, C) with C a rank-3 constant (any common prefix <p> of
 batch/particle letters or "...", C in any operand position, its letters in any order). C is
-checked (declared irreps) or inferred (undeclared) to be an O(3) / Lorentz intertwiner. Einsums
-that mix the particle axes (e.g. "bni,bmj,ijk->bnmk") do not match and are refused later.
+checked (declared irreps) or inferred (undeclared) to be an O(3) / Lorentz intertwiner, first in
+equihls' standard bases, then in any output basis (symmetry/induced.py: the representation C
+induces on its output and its irreps; Cartesian dot / cross / symmetric traceless products,
+F^{mu nu}-style forms in any coordinates). A basis-free result records the basis Q
+(output = Q · standard coordinates) as attrs["irreps_basis"]. Einsums that mix the particle axes
+(e.g. "bni,bmj,ijk->bnmk") do not match and are refused later.
 """
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import DOMAIN
-from ...symmetry.groups import boost, embed_o3, random_direction, random_rotation
+from ...symmetry import induced
+from ...symmetry.groups import Rep, boost, embed_o3, random_direction, random_rotation
 from ...symmetry.lorentz import REAL_REPS, rep_dim, rep_matrix
-from ...symmetry.o3 import Irreps
+from ...symmetry.o3 import Irrep, Irreps
 from ..common import const, eq_node
 from ...ir.supports import Supports, supports
 
@@ -220,20 +225,101 @@ def _match_outer_reshape_matmul(g, node):
     return a, b, np.asarray(w, dtype=np.float64).reshape(sa[-1], sb[-1], -1)
 
 
-def _make_bilinear(g, node, a, b, c, irreps=None):
+def _make_bilinear(g, node, a, b, c, irreps=None, basis=None):
     cname = g.add_const(node.name.strip("/").replace("/", "_") + "_cg", np.asarray(c, dtype=np.float64))
     attrs = {} if irreps is None else {"irreps": irreps}
+    if basis is not None:
+        attrs["irreps_basis"] = tuple(tuple(float(v) for v in row) for row in basis)
     g.replace(node, [eq_node("Bilinear", node.name, [a, b, cname], [node.outputs[0]], **attrs)])
     return True
 
 
 def _infer_or_warn(node, c, what):
+    """(irreps record, basis or None): the standard bases first, then basis-free; a warning that no
+    symmetry is certified when neither fits."""
     found = infer_irreps(c)
-    if found is None:
+    if found is not None:
+        return found, None
+    free = induce_irreps(c)
+    if free is None:
         warnings.warn(f"{what} '{node.name}': no O(3) or Lorentz irreps fit its coefficient tensor "
-                      f"{list(np.shape(c))}; lowered as a plain bilinear map, no symmetry is certified for it",
-                      UserWarning, stacklevel=2)
-    return found
+                      f"{list(np.shape(c))} in any output basis; lowered as a plain bilinear map, no symmetry is "
+                      f"certified for it", UserWarning, stacklevel=2)
+        return None, None
+    return free
+
+
+# Output irreps tried by the basis-free recognition: O(3) up to this degree.
+_MAX_INDUCED_L = 4
+
+
+def _o3_output_candidates(dk: int) -> list:
+    """(name, D) of the O(3) irreps of dimension <= dk, by degree, natural parity first."""
+    out = []
+    for l in range(min(_MAX_INDUCED_L, (dk - 1) // 2) + 1):
+        for p in ("eo" if l % 2 == 0 else "oe"):
+            out.append((f"1x{l}{p}", Irreps.parse(f"1x{l}{p}").D))
+    return out
+
+
+def _lorentz_output_candidates() -> list:
+    return [(n, (lambda L, n=n: rep_matrix(n, L, check=False))) for n in REAL_REPS]
+
+
+def _o3_content(names) -> str:
+    """('1x0e', '1x1o', '1x1o') -> '1x0e+2x1o' (consecutive copies merged)."""
+    merged = []
+    for n in names:
+        ir = Irrep(n[2:])
+        if merged and merged[-1][1] == ir:
+            merged[-1][0] += 1
+        else:
+            merged.append([1, ir])
+    return "+".join(f"{m}x{ir}" for m, ir in merged)
+
+
+def induced_output(c, in1: str, in2: str):
+    """(output content, basis Q [Dk, Dk]) that c [Da, Db, Dk] induces from inputs in1 ⊗ in2 (O(3)
+    irreps strings or real Lorentz forms), or None when c intertwines into no representation or
+    its output is not a sum of the standard irreps. Output = Q · standard coordinates."""
+    lorentz = _is_lorentz_name(in1)
+    if lorentz:
+        rho = [lambda L, n=n: rep_matrix(n, L, check=False) for n in (in1, in2)]
+        cands = _lorentz_output_candidates()
+    else:
+        rho = [Irreps.parse(n).D for n in (in1, in2)]
+        cands = _o3_output_candidates(np.shape(c)[2])
+    found = induced.induced_irreps(c, rho[0], rho[1], _test_elements(lorentz), cands)
+    if found is None:
+        return None
+    content = "+".join(found.names) if lorentz else _o3_content(found.names)
+    return content, found.basis
+
+
+# Largest output dimension the basis-free recognition decomposes (its linear systems grow as Dk^2 d^2).
+_MAX_INDUCED_DIM = 32
+
+
+def induce_irreps(c):
+    """(record "in1*in2->out", basis Q) from the representation c [Da, Db, Dk] induces on its output
+    (symmetry/induced.py), trying single O(3) irreps of natural parity for the inputs (the output
+    parities follow; with both inputs of the other parity they are the same), then the real
+    Lorentz forms by dimension; None when none fits. An all-zero c certifies nothing."""
+    da, db, dk = np.shape(c)
+    if not np.any(c) or dk > _MAX_INDUCED_DIM:
+        return None
+    trials = []
+    if _o3_candidates(da) and _o3_candidates(db):
+        trials.append((_o3_candidates(da)[0], _o3_candidates(db)[0]))
+    by_dim = {}
+    for name, d in REAL_REPS.items():
+        by_dim.setdefault(d, []).append(name)
+    trials += [(n1, n2) for n1 in by_dim.get(da, []) for n2 in by_dim.get(db, [])]
+    for n1, n2 in trials:
+        found = induced_output(c, n1, n2)
+        if found is not None:
+            return f"{n1}*{n2}->{found[0]}", found[1]
+    return None
 
 
 def _tensor_product_cg(g, node):
@@ -256,16 +342,16 @@ def _tensor_product_cg(g, node):
 @supports(
     Supports(("equihls::TensorProduct",), "`equihls::TensorProduct(a, b, cg=C, irreps_in1, irreps_in2, irreps_out)`",
              "Bilinear",
-             "custom node from `equihls.ops.torch_ops.tensor_product`; C must intertwine the declared irreps (else an "
-             "error naming the node)"),
+             "custom node from `equihls.ops.torch_ops.tensor_product`; C must intertwine the declared irreps, in the "
+             "standard basis or in its own output basis (else an error naming the node)"),
     Supports(("Einsum",), "`Einsum(\"<p>i,<p>j,ijk-><p>k\", a, b, C)` (C constant rank 3, any operand position, any "
              "common prefix incl. `...`)", "Bilinear",
-             "irreps inferred (single O(3) irreps, real Lorentz forms) and recorded; no fit: lowered with a warning "
-             "that no symmetry is certified"),
+             "irreps inferred (single O(3) irreps, real Lorentz forms; in any output basis, e.g. Cartesian) and "
+             "recorded; no fit: lowered with a warning that no symmetry is certified"),
     Supports(("Einsum", "Reshape", "MatMul"), "`MatMul(Reshape(Einsum(\"<p>i,<p>j-><p>ij\", a, b)), W)` (e3nn's "
              "outer product, then a constant [Da·Db, Dk] CG matrix)", "Bilinear",
-             "irreps inferred (single O(3) irreps, real Lorentz forms) and recorded; no fit: lowered with a warning "
-             "that no symmetry is certified"))
+             "irreps inferred (single O(3) irreps, real Lorentz forms; in any output basis) and recorded; no fit: "
+             "lowered with a warning that no symmetry is certified"))
 def recognize_tensor_products(g) -> bool:
     """Rewrite equihls::TensorProduct nodes and bilinear Einsums into Bilinear nodes.
 
@@ -281,21 +367,40 @@ def recognize_tensor_products(g) -> bool:
             names = [str(node.attrs.get(k, "") or "").strip() for k in ("irreps_in1", "irreps_in2", "irreps_out")]
             desc = f"TensorProduct '{node.name}'"
             if all(names):
-                irreps = check_intertwiner(desc, c, names)
+                found = _check_declared(desc, c, names)
             elif any(names):
                 raise ModelError(f"{desc}: declare all of irreps_in1, irreps_in2, irreps_out or none "
                                  f"(got {names})")
             else:
-                irreps = _infer_or_warn(node, c, "TensorProduct")
-            changed |= _make_bilinear(g, node, node.inputs[0], node.inputs[1], c, irreps)
+                found = _infer_or_warn(node, c, "TensorProduct")
+            changed |= _make_bilinear(g, node, node.inputs[0], node.inputs[1], c, *found)
         elif node.domain == "" and node.op == "Einsum":
             hit = _match_bilinear_einsum(g, node)
             if hit:
                 a, b, c = hit
-                changed |= _make_bilinear(g, node, a, b, c, _infer_or_warn(node, c, "Einsum"))
+                changed |= _make_bilinear(g, node, a, b, c, *_infer_or_warn(node, c, "Einsum"))
         elif node.domain == "" and node.op == "MatMul":
             hit = _match_outer_reshape_matmul(g, node)
             if hit:
                 a, b, c = hit
-                changed |= _make_bilinear(g, node, a, b, c, _infer_or_warn(node, c, "outer product + MatMul"))
+                changed |= _make_bilinear(g, node, a, b, c, *_infer_or_warn(node, c, "outer product + MatMul"))
     return changed
+
+
+def _check_declared(desc: str, c, names):
+    """(record, basis or None) for declared irreps: the standard basis (check_intertwiner), else the
+    output basis the coupling induces from the declared inputs when its irreps are the declared
+    output's; the standard-basis error when neither holds."""
+    try:
+        return check_intertwiner(desc, c, names), None
+    except ModelError as err:
+        if "not an intertwiner" not in str(err) or np.shape(c)[2] > _MAX_INDUCED_DIM:
+            raise
+        found = induced_output(c, names[0], names[1])
+        if found is None:
+            raise
+        basis = induced.reorder_basis(Rep(found[0]).copies(), found[1], Rep(names[2]).copies())
+        if basis is None:
+            raise ModelError(f"{err}; in its own output basis it couples {names[0]} ⊗ {names[1]} -> {found[0]}, "
+                             f"not {names[2]}") from None
+        return f"{names[0]}*{names[1]}->{names[2]}", basis
