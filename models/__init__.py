@@ -49,6 +49,9 @@ ZOO = {
     # matches the float model on the grid to 0.11 logits. 2^-10 GeV would cost 2.2% (README)
     "lorentznet_lite": _entry("lorentznet_lite", "lorentznet_lite.onnx", PYTHIA_INPUT_TYPE,
                               options={"fidelity_rms": 0.6}, torch=("models.lorentznet_lite.model:LorentzNetLite", {})),
+    # LGN-style Lorentz CG layer: the covariant products u_i ∧ J and T(u_i, J) are exact (integer
+    # couplings); their Minkowski norms cancel, which is why the model itself runs in float64
+    "lgn_lite": _entry("lgn_lite", "lgn_lite.onnx", PYTHIA_INPUT_TYPE, torch=("models.lgn_lite.model:LGNLite", {})),
 }
 
 

@@ -162,6 +162,21 @@ def test_onnxruntime_runs_the_function(lead):
     np.testing.assert_allclose(y, np.einsum("...i,...j,ijk->...k", a, b, c), atol=1e-6)
 
 
+def test_onnxruntime_runs_the_function_in_float64():
+    """The function body casts its float32 coupling to the inputs' type (a float64 model, as
+    models/lgn_lite computes inside)."""
+    c = cg(1, 1, 2)
+    node = make_tensor_product_node("a", "b", "y", c, name="tp64")
+    ports = [helper.make_tensor_value_info(t, TensorProto.DOUBLE, ["batch", 3]) for t in ("a", "b")]
+    g = helper.make_graph([node], "tp64", ports, [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["batch", 5])])
+    m = attach_functions(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    onnx.checker.check_model(m)
+    a, b = np.random.default_rng(0).normal(size=(2, 4, 3))
+    (y,) = ort.InferenceSession(m.SerializeToString()).run(None, {"a": a, "b": b})
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, np.einsum("...i,...j,ijk->...k", a, b, c.astype(np.float32)), rtol=1e-12)
+
+
 def test_attach_functions_with_both_ops():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", N, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", N, 1])

@@ -90,10 +90,15 @@ def tensor_product_function(opset: int = OPSET) -> onnx.FunctionProto:
           O(3) irreps such as "1x1o", or a real Lorentz form such as "(1/2,1/2)"; absent or empty
           means undeclared). The strings do not change the values; equihls checks that cg
           intertwines them.
-        Body: Constant(value=@cg) -> Einsum("...i,...j,ijk->...k", a, b, cg).
+        Body: Constant(value=@cg) -> Einsum("...i,...j,ijk->...k", a, b, cg); from opset 15 the
+        constant is CastLike'd to a, so a float64 model runs too.
     """
-    nodes = [_constant_from_attribute("cg_const", "cg", "value", onnx.AttributeProto.TENSOR, "cg"),
-             helper.make_node("Einsum", ["a", "b", "cg"], ["out"], name="couple", equation=TENSOR_PRODUCT_EQUATION)]
+    nodes = [_constant_from_attribute("cg_const", "cg" if opset < 15 else "cg_f32", "value",
+                                      onnx.AttributeProto.TENSOR, "cg")]
+    if opset >= 15:
+        nodes.append(helper.make_node("CastLike", ["cg_f32", "a"], ["cg"], name="cg_like_a"))
+    nodes.append(helper.make_node("Einsum", ["a", "b", "cg"], ["out"], name="couple",
+                                  equation=TENSOR_PRODUCT_EQUATION))
     return helper.make_function(
         DOMAIN, TENSOR_PRODUCT, inputs=["a", "b"], outputs=["out"], nodes=nodes,
         opset_imports=[helper.make_opsetid("", opset)], attributes=["cg", *TENSOR_PRODUCT_IRREPS_ATTRS],
