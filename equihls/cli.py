@@ -45,7 +45,7 @@ def _cmd_compile(a):
                 accum_types=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
                 input_reps=_split(a.input_rep), output_reps=_split(a.output_rep), output_perm=a.output_perm,
                 calibrate=a.calibrate, calib_margin=a.calib_margin, allow_overflow=a.allow_overflow,
-                auto_exact=not a.no_auto_exact, force=a.force)
+                allow_overfit=a.allow_overfit, auto_exact=not a.no_auto_exact, force=a.force)
     return 0
 
 
@@ -212,6 +212,8 @@ def build_parser():
                    help="safety factor on calibrated ranges (default 2: one spare integer bit)")
     c.add_argument("--allow-overflow", action="store_true", help="keep the project when values overflow on the "
                    "samples (counts go to the manifest) instead of failing")
+    c.add_argument("--allow-overfit", action="store_true", help="keep the project when the estimate exceeds the "
+                   "target's DSP, LUT, FF or BRAM (by default the compile stops, naming the blocks that use most)")
     c.add_argument("--no-auto-exact", action="store_true", help="round every tensor to its inferred type even "
                    "where the rounding breaks the declared symmetry (by default the symmetry probe's suspects are "
                    "kept at their exact width; the cost is printed)")

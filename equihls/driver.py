@@ -24,16 +24,16 @@ import numpy as np
 
 from . import __version__, events, passes, targets
 from .verify import check, independence, overflow, selfcheck, probe as symprobe
-from .report import estimate
+from .report import estimate, fit
 from .frontend import onnx_import as frontend, qonnx_quant as quant, source
 from .precision import infer as precision
 from .backend import staging as pdir
 from .backend.csim import CSim, build as build_csim, check_finite, range_report, write_bridge
-from .errors import EquihlsError, OptionError, OverflowDetected, SelfCheckError, TypeWidthError
+from .errors import EquihlsError, FitError, OptionError, OverflowDetected, SelfCheckError, TypeWidthError
 from .ir.fixedpoint import ODD_ROUNDING, FixedType, parse_user_type
 from .symmetry.groups import SIGN_FLIP_GROUPS
 from .backend import emit as emitter
-from .backend import extension
+from .backend import extension, testbench
 from .project import LAYOUT
 
 DEFAULT_INPUT_TYPE = "ap_fixed<16,12>"
@@ -80,6 +80,7 @@ class CompileOptions:
     calib_margin: float = _opt(precision.DEFAULT_CALIB_MARGIN, "safety factor on calibrated ranges, >= 1 "
                                                               "(--calib-margin)")
     allow_overflow: bool = _opt(False, "keep a project whose samples overflow (--allow-overflow)")
+    allow_overfit: bool = _opt(False, "keep a project whose estimate exceeds the target (--allow-overfit)")
     auto_exact: bool = _opt(True, "keep the rounded tensors that break a declared exact symmetry at their exact "
                                   "width (off: --no-auto-exact)")
     force: bool = _opt(False, "write into a non-empty directory that is not a project (--force)")
@@ -190,6 +191,8 @@ class _Build:
     out_reps_declared: bool = False   # the user declared the output representations
     calibration: dict = None          # calibrated ranges (computed once; --calibrate)
     auto_exact: dict = None           # what stage_keep_covariant_exact changed
+    est: dict = None                  # the estimate with the final types (report.estimate)
+    fit: dict = None                  # its fit verdict (report.fit)
     pass_log: list = None
     prec: object = None               # precision.infer result
     out_dir: str = ""
@@ -210,6 +213,7 @@ class _Build:
     outs: list = None
     counts: object = None             # overflow trace counters of the C-sim run
     flags: object = None
+    tb_raw: dict = None               # the twin's raw outputs on the testbench events (x_q)
     rep: dict = None                  # the self-check report
     manifest: dict = None
 
@@ -228,6 +232,7 @@ def run(model_path: str, opts: CompileOptions, log=print) -> dict:
     stage_open_output(b)
     stage_samples(b)
     stage_keep_covariant_exact(b)
+    stage_fit(b)
     stage_reference(b)
     stage_per_event(b)
     stage_emit(b)
@@ -441,6 +446,16 @@ def _padded(b: _Build) -> bool:
     return "perm_real" in ((b.sym or {}).get("groups") or [])
 
 
+def stage_fit(b: _Build):
+    """The estimate with the final types and its fit verdict, printed; a design over the target's
+    capacity stops here (before the C++ is built) unless allow_overfit."""
+    b.est = estimate.estimate(b.g, b.prec, b.tgt, b.clock)
+    b.fit = fit.verdict(b.est)
+    b.log(fit.format_fit(b.fit, b.est))
+    if not b.fit["fits"] and not b.opts.allow_overfit:
+        raise FitError(fit.overfit_message(b.model_path, b.fit, b.est))
+
+
 def stage_reference(b: _Build):
     """ONNX Runtime outputs of the float model on the quantised and on the raw samples."""
     b.ref_model = quant.standard_ops(b.model)
@@ -477,7 +492,8 @@ def stage_hls4ml_project(b: _Build):
     tb_dir = os.path.join(b.partial, LAYOUT.tb_scratch)
     os.makedirs(tb_dir, exist_ok=True)
     try:
-        y_twin = twin.predict(g, b.prec, b.x_q)
+        b.tb_raw = twin.predict_raw(g, b.prec, b.x_q)
+        y_twin = {o: b.prec.types[o].to_float(r) for o, r in b.tb_raw.items()}
         x_tb, y_tb = os.path.join(tb_dir, "x.npy"), os.path.join(tb_dir, "y.npy")
         # one row per event: every input (resp. output) flattened, concatenated in graph order, as
         # the hls4ml testbench reads them
@@ -524,6 +540,10 @@ def stage_project_files(b: _Build):
     source.save_model(b.model, os.path.join(p, LAYOUT.source_model))   # frontend.reference_model
     _save_npz(os.path.join(p, LAYOUT.samples), b.x)
     write_bridge(p, LAYOUT.top, b.ins, b.outs)
+    # the testbench compares the same events' outputs bit for bit (hls4ml's compared nothing)
+    g, n = b.g, len(b.x_q[b.g.inputs[0]])
+    outs = [(t, s, b.prec.types[o].width) for (t, s), o in zip(b.outs, g.outputs)]
+    testbench.write_testbench(p, LAYOUT.top, b.ins, outs, [np.asarray(b.tb_raw[o]).reshape(n, -1) for o in g.outputs])
 
 
 def stage_build_csim(b: _Build) -> CSim:
@@ -562,13 +582,15 @@ def stage_certify(b: _Build):
                    rounded_constants=prec.rounded_consts, fidelity_rms=o.fidelity_rms,
                    calibrate=_label(o.calibrate) if _given(o.calibrate) else None,
                    calib_margin=o.calib_margin if _given(o.calibrate) else None,
-                   allow_overflow=bool(o.allow_overflow), auto_exact=bool(o.auto_exact))
+                   allow_overflow=bool(o.allow_overflow), allow_overfit=bool(o.allow_overfit),
+                   auto_exact=bool(o.auto_exact))
     m = _manifest(b.model_path, b.tgt, b.clock, b.g, prec, b.cname, b.pass_log, rep, b.ins, b.outs, options)
     m["symmetry"] = b.sym
     m["auto_exact"] = b.auto_exact
     m["per_event"] = b.per_event
     m["symmetry_probe"] = symprobe.probe(b.g, prec, b.sym, b.x_q)
-    m["estimate"] = estimate.estimate(b.g, prec, b.tgt, b.clock)
+    m["estimate"] = b.est
+    m["fit"] = dict(b.fit, allow_overfit=bool(o.allow_overfit))
     accum = {k[:-len(".accum")]: v for k, v in rep["overflow"].items() if k.endswith(".accum")}
     trace = overflow.trace_report(m["nodes"], m["tensors"], b.counts, b.flags, b.x, prec.types, accum)
     m["overflow"] = trace

@@ -79,5 +79,9 @@ class SelfCheckError(EquihlsError):
     """The C simulation disagrees with the reference beyond the tolerance."""
 
 
+class FitError(EquihlsError):
+    """The estimated design exceeds the target's capacity (and --allow-overfit was not given)."""
+
+
 class OverflowDetected(EquihlsError):
     """Values overflowed their fixed-point types on the sample events (or an exact tensor rounded)."""

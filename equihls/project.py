@@ -37,6 +37,7 @@ class ProjectLayout:
     top: str = "myproject"                         # hls4ml project name: firmware/<top>.cpp
     tb_input: str = "tb_data/tb_input_features.dat"
     tb_output: str = "tb_data/tb_output_predictions.dat"
+    tb_output_bits: str = "tb_data/tb_output_bits.dat"   # the outputs' raw bits, compared by <top>_test.cpp
     tb_scratch: str = ".tb"                        # .npy events handed to hls4ml, removed after
     selfcheck_failed: str = "selfcheck_failed.json"   # in DIR.rejected: why the self-check failed
     overflow_trace: str = "overflow_trace.json"       # in DIR.rejected: the overflow trace that failed it

@@ -42,11 +42,17 @@ def run(g, prec, inputs_raw: dict, trace: bool = False):
     return (raws, overflow, accs) if trace else (raws, overflow)
 
 
-def predict(g, prec, x: dict) -> dict:
-    """Float inputs -> float outputs of the fixed-point model (inputs converted as the hardware does)."""
+def predict_raw(g, prec, x: dict) -> dict:
+    """Float inputs -> the outputs' raw integers (value x 2^frac; int64 or object arrays), inputs
+    converted as the hardware does."""
     raws_in = {}
     for name, v in x.items():
         v = np.asarray(v, dtype=np.float64)
         raws_in[name] = prec.types[name].from_float(v.reshape(v.shape[0], -1))[0]
     raws, _ = run(g, prec, raws_in)
-    return {o: prec.types[o].to_float(raws[o]) for o in g.outputs}
+    return {o: raws[o] for o in g.outputs}
+
+
+def predict(g, prec, x: dict) -> dict:
+    """Float inputs -> float outputs of the fixed-point model (inputs converted as the hardware does)."""
+    return {o: prec.types[o].to_float(r) for o, r in predict_raw(g, prec, x).items()}

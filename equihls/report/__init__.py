@@ -1,2 +1,2 @@
-"""Stage 7, numbers: resource and latency estimates (`estimate`), vendor synthesis reports (`synth`) and the project
-report (`summary`)."""
+"""Stage 7, numbers: resource and latency estimates (`estimate`), their fit on the target (`fit`), vendor
+synthesis reports (`synth`) and the project report (`summary`)."""

@@ -11,7 +11,7 @@ import os
 
 from ..project import LAYOUT
 from ..verify import check, overflow, selfcheck, probe as symprobe
-from . import estimate, synth as synth_report
+from . import estimate, fit, synth as synth_report
 
 COMPARED = ("lut", "ff", "dsp", "bram18")
 
@@ -22,7 +22,8 @@ def collect(project) -> dict:
     rep = {"project": project.dir, "model": m["model"], "target": m["target"], "equihls_version": m["equihls_version"],
            "inputs": m["inputs"], "outputs": m["outputs"], "tensors": m["tensors"], "nodes": m["nodes"],
            "estimate": m.get("estimate"), "self_check": m["self_check"], "overflow": m.get("overflow"),
-           "symmetry_probe": m.get("symmetry_probe"), "auto_exact": m.get("auto_exact")}
+           "symmetry_probe": m.get("symmetry_probe"), "auto_exact": m.get("auto_exact"),
+           "fit": m.get("fit") or (fit.verdict(m["estimate"]) if m.get("estimate") else None)}
     cert = os.path.join(project.dir, LAYOUT.certificate)
     if os.path.exists(cert):
         with open(cert) as f:
@@ -78,6 +79,9 @@ def format_report(rep: dict) -> str:
     lines += ["", "estimate (model: equihls/estimate.py; README 'Estimates'):"]
     lines += ["  " + s for s in estimate.format_estimate(rep["estimate"]).splitlines()] if rep["estimate"] else \
         ["  none in this project (compiled before estimates existed): re-run equihls compile"]
+    if rep.get("fit"):
+        kept = " (kept with --allow-overfit)" if not rep["fit"]["fits"] and rep["fit"].get("allow_overfit") else ""
+        lines.append("  " + fit.format_fit(rep["fit"], rep["estimate"]).removeprefix("equihls: ") + kept)
     if rep["measured_vs_estimated"]:
         lines += ["", f"measured ({', '.join(rep['synthesis']['files'])}) beside estimated:",
                   f"  {'':16} {'estimate':>10} {'HLS csynth':>11} {'Vivado synth':>13}"]
