@@ -45,7 +45,8 @@ def _cmd_compile(a):
                 accum_types=_pairs(a.accum_type, "--accum-type", "NODE"), symmetry=_split(a.symmetry),
                 input_reps=_split(a.input_rep), output_reps=_split(a.output_rep), output_perm=a.output_perm,
                 calibrate=a.calibrate, calib_margin=a.calib_margin, allow_overflow=a.allow_overflow,
-                allow_overfit=a.allow_overfit, auto_exact=not a.no_auto_exact, force=a.force)
+                allow_overfit=a.allow_overfit, ii=a.ii, budget=a.budget, auto_exact=not a.no_auto_exact,
+                force=a.force)
     return 0
 
 
@@ -214,6 +215,10 @@ def build_parser():
                    "samples (counts go to the manifest) instead of failing")
     c.add_argument("--allow-overfit", action="store_true", help="keep the project when the estimate exceeds the "
                    "target's DSP, LUT, FF or BRAM (by default the compile stops, naming the blocks that use most)")
+    c.add_argument("--ii", type=_number(1, 64, integer=True), default=1, help="initiation interval K: a new event "
+                   "every K cycles, each multiplier shared by up to K products of its block (default 1)")
+    c.add_argument("--budget", help="choose the smallest II that meets this budget, e.g. "
+                   "'dsp=0.5,lut=0.6,latency-ns=150,ii=6' (fractions of the part; ii = the largest allowed)")
     c.add_argument("--no-auto-exact", action="store_true", help="round every tensor to its inferred type even "
                    "where the rounding breaks the declared symmetry (by default the symmetry probe's suspects are "
                    "kept at their exact width; the cost is printed)")

@@ -81,6 +81,10 @@ class CompileOptions:
                                                               "(--calib-margin)")
     allow_overflow: bool = _opt(False, "keep a project whose samples overflow (--allow-overflow)")
     allow_overfit: bool = _opt(False, "keep a project whose estimate exceeds the target (--allow-overfit)")
+    ii: int = _opt(1, "initiation interval K: a new event every K cycles, each multiplier shared by up to K "
+                      "products (--ii)")
+    budget: object = _opt(None, "'dsp=0.5,lut=0.6,latency-ns=150,ii=6' or a dict: the smallest II that meets it "
+                                "is chosen (--budget; overrides ii)")
     auto_exact: bool = _opt(True, "keep the rounded tensors that break a declared exact symmetry at their exact "
                                   "width (off: --no-auto-exact)")
     force: bool = _opt(False, "write into a non-empty directory that is not a project (--force)")
@@ -114,6 +118,12 @@ class CompileOptions:
             raise EquihlsError(f"--weight-bits must be between 1 and 40, got {self.weight_bits}")
         if not 0 < float(self.fidelity_rms) < float("inf"):
             raise EquihlsError(f"--fidelity-rms must be a positive number, got {self.fidelity_rms}")
+        _check_int(self.ii, "--ii", 1, fit.MAX_II)
+        if self.budget is not None:
+            try:
+                self.budget = fit.parse_budget(self.budget)
+            except ValueError as e:
+                raise OptionError(str(e)) from None
         if not user:
             return
         if self.clock_ns is not None:
@@ -191,7 +201,8 @@ class _Build:
     out_reps_declared: bool = False   # the user declared the output representations
     calibration: dict = None          # calibrated ranges (computed once; --calibrate)
     auto_exact: dict = None           # what stage_keep_covariant_exact changed
-    est: dict = None                  # the estimate with the final types (report.estimate)
+    ii: int = 1                       # the initiation interval the project is built for
+    est: dict = None                  # the estimate with the final types at that II (report.estimate)
     fit: dict = None                  # its fit verdict (report.fit)
     pass_log: list = None
     prec: object = None               # precision.infer result
@@ -447,13 +458,34 @@ def _padded(b: _Build) -> bool:
 
 
 def stage_fit(b: _Build):
-    """The estimate with the final types and its fit verdict, printed; a design over the target's
-    capacity stops here (before the C++ is built) unless allow_overfit."""
-    b.est = estimate.estimate(b.g, b.prec, b.tgt, b.clock)
+    """The estimate with the final types at the chosen II (--ii, or the smallest that meets
+    --budget) and its fit verdict, printed; a design over the target's capacity stops here
+    (before the C++ is built, naming the smallest II that would fit) unless allow_overfit."""
+    o = b.opts
+
+    def at(k):
+        return estimate.estimate(b.g, b.prec, b.tgt, b.clock, ii=k)
+
+    b.ii = int(o.ii)
+    if o.budget:
+        found = fit.smallest_ii(at, o.budget)
+        if found is None:
+            e = at(o.budget.get("ii", fit.MAX_II))
+            raise FitError(f"{b.model_path}: no II up to {o.budget.get('ii', fit.MAX_II)} meets --budget "
+                           f"{_budget_text(o.budget)} on {b.tgt.name}: at the largest, "
+                           f"{fit.format_fit(fit.verdict(e), e).removeprefix('equihls: ')}")
+        b.ii, b.est = found
+        b.log(f"equihls: --budget {_budget_text(o.budget)}: II {b.ii} is the smallest that meets it")
+    else:
+        b.est = at(b.ii)
     b.fit = fit.verdict(b.est)
     b.log(fit.format_fit(b.fit, b.est))
-    if not b.fit["fits"] and not b.opts.allow_overfit:
-        raise FitError(fit.overfit_message(b.model_path, b.fit, b.est))
+    if not b.fit["fits"] and not o.allow_overfit:
+        raise FitError(fit.overfit_message(b.model_path, b.fit, b.est, fit.smallest_ii(at, {}, b.ii + 1)))
+
+
+def _budget_text(budget: dict) -> str:
+    return ",".join(f"{k.replace('_', '-')}={v:g}" for k, v in budget.items())
 
 
 def stage_reference(b: _Build):
@@ -540,6 +572,7 @@ def stage_project_files(b: _Build):
     source.save_model(b.model, os.path.join(p, LAYOUT.source_model))   # frontend.reference_model
     _save_npz(os.path.join(p, LAYOUT.samples), b.x)
     write_bridge(p, LAYOUT.top, b.ins, b.outs)
+    extension.set_initiation_interval(p, LAYOUT.top, b.ii, b.est["total"]["multipliers"])
     # the testbench compares the same events' outputs bit for bit (hls4ml's compared nothing)
     g, n = b.g, len(b.x_q[b.g.inputs[0]])
     outs = [(t, s, b.prec.types[o].width) for (t, s), o in zip(b.outs, g.outputs)]
@@ -583,8 +616,8 @@ def stage_certify(b: _Build):
                    calibrate=_label(o.calibrate) if _given(o.calibrate) else None,
                    calib_margin=o.calib_margin if _given(o.calibrate) else None,
                    allow_overflow=bool(o.allow_overflow), allow_overfit=bool(o.allow_overfit),
-                   auto_exact=bool(o.auto_exact))
-    m = _manifest(b.model_path, b.tgt, b.clock, b.g, prec, b.cname, b.pass_log, rep, b.ins, b.outs, options)
+                   ii=int(o.ii), budget=o.budget, auto_exact=bool(o.auto_exact))
+    m = _manifest(b.model_path, b.tgt, b.clock, b.g, prec, b.cname, b.pass_log, rep, b.ins, b.outs, options, b.ii)
     m["symmetry"] = b.sym
     m["auto_exact"] = b.auto_exact
     m["per_event"] = b.per_event
@@ -690,7 +723,7 @@ def _save_npz(path: str, arrays: dict):
             z.writestr(info, buf.getvalue())
 
 
-def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options) -> dict:
+def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs, options, ii=1) -> dict:
     """The manifest (equihls.json) before the symmetry, estimate and overflow entries."""
     tensors = {}
     for t, ty in prec.types.items():
@@ -706,7 +739,7 @@ def _manifest(model_path, tgt, clock, g, prec, cname, log_passes, rep, ins, outs
         "equihls_version": __version__,
         "model": source.identity(model_path),     # sha256 of the .onnx and of each external data file
         "target": {"name": tgt.name, "part": tgt.part, "clock_ns": clock},
-        "top": LAYOUT.top, "io_type": "io_parallel", "ii": 1,
+        "top": LAYOUT.top, "io_type": "io_parallel", "ii": ii,
         "options": options,
         "inputs": [{"name": cname[i], "onnx_name": i, "shape": list(g.shapes[i][1:]), "type": prec.types[i].cpp(),
                     "size": s} for i, (_, s) in zip(g.inputs, ins)],

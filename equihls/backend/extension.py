@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ..blocks import BLOCKS
+from ..errors import EquihlsError
 from ..ir.fixedpoint import FixedType
 
 
@@ -132,3 +133,22 @@ def register():
             if h.endswith(".h"):
                 backend.register_source(os.path.join(IP_DIR, h))
     _registered = True
+
+
+def set_initiation_interval(project_dir: str, top: str, ii: int, mul_limit: int):
+    """Ask Vitis HLS for a new event every `ii` cycles: the top function's `#pragma HLS PIPELINE`
+    gets II=ii and, for ii > 1, `#pragma HLS ALLOCATION operation instances=mul limit=mul_limit`
+    (the estimate's shared multipliers; every block is inlined into the top function, so the limit
+    covers all of them, as hls4ml's per-layer limit does for one layer). ii = 1 leaves the file as
+    hls4ml wrote it. The C simulation does not change: these are pragmas only."""
+    if ii == 1:
+        return
+    path = os.path.join(project_dir, "firmware", f"{top}.cpp")
+    with open(path) as f:
+        text = f.read()
+    old = "    #pragma HLS PIPELINE\n"
+    if text.count(old) != 1:
+        raise EquihlsError(f"internal error: {path} has {text.count(old)} '#pragma HLS PIPELINE' lines (expected 1)")
+    new = f"    #pragma HLS PIPELINE II={ii}\n    #pragma HLS ALLOCATION operation instances=mul limit={mul_limit}\n"
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))

@@ -26,8 +26,14 @@ speed grade, including routing). The blocks are inlined into one pipelined funct
 operations are scheduled as soon as possible across block boundaries: an operation that does
 not fit in what is left of the clock period minus Vitis HLS's default 27% clock uncertainty
 starts the next cycle; a block RAM read takes BRAM_READ_CYCLES whole cycles. The latency is
-the cycle in which the last output is ready, plus one output register. II is 1: every loop is
-unrolled and nothing is shared (reuse factor 1).
+the cycle in which the last output is ready, plus one output register.
+Sharing (II = K > 1, `--ii`). A new event enters every K cycles, so each multiplier may serve K
+products of a block: a block with n products of one kind (widths a, b) keeps ceil(n/K) of them
+(hls4ml's ReuseFactor rule), each with a K:1 multiplexer on both operands (SHARE_MUX_LUT_PER_BIT
+LUTs per operand bit per 4 inputs beyond the first: ceil((K-1)/3) LUT6 per bit) and registers
+holding the products it computes early (a + b FFs per product beyond the first per unit); the
+block's latency grows by K - 1 cycles. Adders and tables are not shared. This is what the
+project asks Vitis HLS for (PIPELINE II=K, ALLOCATION limit on mul); it is not measured here.
 Registers. Each block's outputs are registered at every cycle boundary its values cross
 (output bits x cycles it spans); DSP-internal registers are not fabric FFs.
 """
@@ -69,6 +75,19 @@ class BlockCost:
     out_bits: int = 0
     ops: list = dataclasses.field(default_factory=list)
     notes: dict = dataclasses.field(default_factory=dict)
+
+
+SHARE_MUX_LUT_PER_BIT = 1     # LUT6 per operand bit per 3 extra inputs of a shared multiplier's mux
+
+
+def shared_units(count: int, ii: int) -> int:
+    """Multipliers left of `count` products of one kind when each may serve `ii` of them."""
+    return -(-count // max(1, ii))
+
+
+def share_mux_luts(a: int, b: int, ii: int) -> int:
+    """LUTs of the K:1 operand multiplexers of one shared a x b multiplier (0 at K = 1)."""
+    return SHARE_MUX_LUT_PER_BIT * (a + b) * math.ceil((ii - 1) / 3) if ii > 1 else 0
 
 
 def dsp_slices(a: int, b: int) -> int:

@@ -10,17 +10,23 @@ from __future__ import annotations
 from ..blocks import block_for
 from ..blocks.base import per_event, size
 from ..blocks.cost import (BRAM_READ_CYCLES, CLOCK_UNCERTAINTY, DSP_MIN_WIDTH, FABRIC_MULT_LUT_PER_BIT2, BlockCost,
-                           dsp_slices, fabric_mult_luts)
+                           dsp_slices, fabric_mult_luts, share_mux_luts, shared_units)
 
 
-def _resources(c: BlockCost) -> dict:
-    dsp = sum(cnt * dsp_slices(a, b) for cnt, a, b, _ in c.products)
-    fab = [(cnt, a, b) for cnt, a, b, _ in c.products if not dsp_slices(a, b)]
-    lut = (sum(cnt * fabric_mult_luts(a, b) for cnt, a, b in fab) + sum(cnt * w for cnt, w in c.adders)
-           + c.lut_other)
-    return {"multipliers": sum(cnt for cnt, *_ in c.products),
-            "dsp_multipliers": sum(cnt for cnt, a, b, _ in c.products if dsp_slices(a, b)),
-            "lut_multipliers": sum(cnt for cnt, *_ in fab), "dsp": dsp, "lut": lut, "bram18": c.bram18}
+def _resources(c: BlockCost, ii: int = 1) -> dict:
+    """The block's resources with each multiplier serving up to `ii` products (blocks/cost.py,
+    Sharing): multipliers counts the units left, products the products computed per event."""
+    units = [(shared_units(cnt, ii), cnt, a, b) for cnt, a, b, _ in c.products]
+    dsp = sum(u * dsp_slices(a, b) for u, _, a, b in units)
+    fab = [(u, a, b) for u, _, a, b in units if not dsp_slices(a, b)]
+    mux = sum(u * share_mux_luts(a, b, ii) for u, cnt, a, b in units if cnt > u)
+    lut = (sum(u * fabric_mult_luts(a, b) for u, a, b in fab) + sum(cnt * w for cnt, w in c.adders)
+           + c.lut_other + mux)
+    return {"multipliers": sum(u for u, *_ in units), "products": sum(cnt for _, cnt, _, _ in units),
+            "dsp_multipliers": sum(u for u, _, a, b in units if dsp_slices(a, b)),
+            "lut_multipliers": sum(u for u, *_ in fab), "dsp": dsp, "lut": lut, "bram18": c.bram18,
+            "share_ff": sum((cnt - u) * (a + b) for u, cnt, a, b in units), "share_lut": mux,
+            "shared": any(cnt > u for u, cnt, _, _ in units)}
 
 
 def _schedule(ops: list, start: tuple, budget: float) -> tuple:
@@ -36,11 +42,12 @@ def _schedule(ops: list, start: tuple, budget: float) -> tuple:
     return cyc, used
 
 
-def estimate(g, prec, target, clock_ns: float, post_adder: bool = True) -> dict:
+def estimate(g, prec, target, clock_ns: float, post_adder: bool = True, ii: int = 1) -> dict:
     """Estimate a typed graph on `target` (targets.Target) at clock_ns (ns).
 
     post_adder=False puts every addition in fabric (no DSP48E2 post-adder absorbs one), as
-    yosys' synth_xilinx does for UltraScale+; used by the RTL cross-check.
+    yosys' synth_xilinx does for UltraScale+; used by the RTL cross-check. ii: the initiation
+    interval K, each multiplier serving up to K products of its block (blocks/cost.py, Sharing).
 
     Returns {"blocks": [per-block dict], "total": {...}, "target": ..., "model": ...}; each block
     has multipliers / dsp_multipliers / lut_multipliers / dsp / lut / ff / bram18, its start and
@@ -54,19 +61,21 @@ def estimate(g, prec, target, clock_ns: float, post_adder: bool = True) -> dict:
         c = block_for(node).cost(g, node, prec, post_adder)
         out = node.outputs[0]
         start = max(ready[t] for t in node.inputs)
+        r = _resources(c, ii)
         end = _schedule(c.ops, start, budget)
+        if r.pop("shared"):
+            end = (end[0] + ii - 1, end[1])     # the shared multipliers take K cycles per event
         ready[out] = end
         out_bits = size(per_event(g.shapes[out])) * prec.types[out].width
-        r = _resources(c)
-        r["ff"] = out_bits * (end[0] - start[0])
+        r["ff"] = out_bits * (end[0] - start[0]) + r.pop("share_ff")
         blocks.append({"node": node.name, "op": node.op, "output": out, **r,
                        "start_cycle": start[0], "end_cycle": end[0], "latency_cycles": end[0] - start[0],
                        "notes": c.notes})
     last = max(ready[o] for o in g.outputs)
     latency = last[0] + 1   # the output register
-    total = {k: sum(b[k] for b in blocks) for k in ("multipliers", "dsp_multipliers", "lut_multipliers",
-                                                    "dsp", "lut", "ff", "bram18")}
-    total.update(latency_cycles=latency, latency_ns=latency * clock_ns, ii=1,
+    total = {k: sum(b[k] for b in blocks) for k in ("multipliers", "products", "dsp_multipliers",
+                                                    "lut_multipliers", "dsp", "lut", "ff", "bram18")}
+    total.update(latency_cycles=latency, latency_ns=latency * clock_ns, ii=ii,
                  fraction={"lut": total["lut"] / target.lut, "ff": total["ff"] / target.ff,
                            "dsp": total["dsp"] / target.dsp, "bram18": total["bram18"] / target.bram18})
     return {"blocks": blocks, "total": total, "clock_ns": clock_ns,
