@@ -78,6 +78,7 @@ benchmark: install
 	$(PY) benchmarks/bench_check.py
 	$(PY) benchmarks/bench_cg.py
 	$(PY) benchmarks/bench_estimates.py
+	$(PY) benchmarks/bench_scaling.py
 	$(PY) benchmarks/bench_rtl_crosscheck.py
 	$(PY) benchmarks/bench_input_grid.py
 
