@@ -35,6 +35,7 @@ from .symmetry.groups import SIGN_FLIP_GROUPS
 from .backend import emit as emitter
 from .backend import extension, testbench
 from .project import LAYOUT
+from .passes.recognize.tensor_products import output_representation
 
 DEFAULT_INPUT_TYPE = "ap_fixed<16,12>"
 DEFAULT_TYPE = "ap_fixed<18,8,AP_RND>"
@@ -294,10 +295,9 @@ def stage_bind_output_bases(b: _Build):
     '@coupling' is checked against it (check.bind_output_bases)."""
     g, induced = b.g, {}
     for k, t in enumerate(g.outputs):
-        p = g.producer(t)
-        if p is not None and p.op == "Bilinear" and p.attrs.get("irreps"):
-            q = p.attrs.get("irreps_basis")
-            induced[k] = (p.attrs["irreps"].split("->")[1], None if q is None else np.asarray(q), p.name)
+        found = output_representation(g, t)
+        if found is not None:
+            induced[k] = found
     for line in check.bind_output_bases(b.sym, induced, b.out_reps_declared, [(t, g.shapes[t][1:]) for t in g.outputs]):
         b.log(line)
 

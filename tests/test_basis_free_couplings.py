@@ -279,3 +279,40 @@ def test_field_strength_in_other_coordinates_certifies_lorentz(tmp_path):
     rep = _certify(out, "lorentz")
     assert rep["passed"] and any(r["kind"] == "exact" and r["pairs"] > 0 for r in rep["lines"]), \
         check.format_report(rep)
+
+
+class SummedParts(torch.nn.Module):
+    """Per-particle Cartesian products of u, w (x [B, 4, 6]) summed over particles and concatenated as
+    a physicist writes them: the symmetric traceless part, then the dot and the cross product."""
+
+    def __init__(self):
+        super().__init__()
+        c = torch.tensor(cartesian_coupling(), dtype=torch.float32)
+        self.register_buffer("c_sym", c[..., 4:].contiguous())
+        self.register_buffer("c_dot", c[..., :1].contiguous())
+        self.register_buffer("c_cross", c[..., 1:4].contiguous())
+
+    def forward(self, x):
+        u, w = x[..., :3], x[..., 3:]
+        parts = [torch.einsum("bni,bnj,ijk->bnk", u, w, c).sum(1) for c in (self.c_sym, self.c_dot, self.c_cross)]
+        return torch.cat(parts, dim=-1)
+
+
+@pytest.mark.gxx
+def test_outputs_summed_and_concatenated_keep_their_representation(tmp_path):
+    """The coupling outputs reach the port through a sum over particles and a Concat: the output's
+    representation is followed through both (its basis re-laid by the Concat), and it certifies."""
+    from equihls import project
+    from tests.exporters import export
+
+    path = export(SummedParts().eval(), (torch.randn(2, 4, 6),), str(tmp_path / "parts.onnx"), False)
+    x = np.random.default_rng(0).integers(-32, 33, size=(128, 4, 6)) / 16.0
+    out = str(tmp_path / "prj")
+    man = project.compile_model(path, output_dir=out, input_type="ap_fixed<12,4>", samples=x, symmetry=["so3", "o3"],
+                                input_reps=["1x1o+1x1o"], log=lambda *a: None)
+    assert man["symmetry"]["output_reps"] == ["1x2e+1x0e+1x1e@coupling"], man["symmetry"]
+    q = np.asarray(man["symmetry"]["output_bases"][0])
+    assert np.allclose(q[5:, 5:], np.eye(4)) and not np.allclose(q[:5, :5], np.eye(5))   # dot, cross standard
+    for group in ("so3", "o3"):
+        rep = check.run(project.Project(out), groups=[group], n_elements=6, progress=False)
+        assert rep["passed"] and all(r["pairs"] > 0 for r in rep["lines"]), check.format_report(rep)

@@ -404,3 +404,50 @@ def _check_declared(desc: str, c, names):
             raise ModelError(f"{err}; in its own output basis it couples {names[0]} ⊗ {names[1]} -> {found[0]}, "
                              f"not {names[2]}") from None
         return f"{names[0]}*{names[1]}->{names[2]}", basis
+
+
+def _coupling_state(g, t, seen=()):
+    """(content, basis Q [D, D], rows R, names) of tensor t when recognised couplings compute it,
+    through sums over rows (particles) and routings of whole vectors; None otherwise. t's per-event
+    values are R rows of D components, each row Q · standard coordinates of `content`."""
+    p = g.producer(t)
+    if p is None or t in seen:
+        return None
+    seen = (*seen, t)
+    per_event = int(np.prod(g.shapes[t][1:], dtype=np.int64))
+    if p.op == "Bilinear" and p.attrs.get("irreps"):
+        content = p.attrs["irreps"].split("->")[1]
+        q = p.attrs.get("irreps_basis")
+        d = int(g.shapes[t][-1])
+        return content, (np.eye(d) if q is None else np.asarray(q, dtype=np.float64)), per_event // d, (p.name,)
+    if p.op == "ReduceSum":
+        s = _coupling_state(g, p.inputs[0], seen)
+        if s is None or per_event != s[1].shape[0]:
+            return None
+        n, src, d = int(p.attrs["n_reduce"]), np.asarray(p.attrs["src"]), s[1].shape[0]
+        comp = (src % d).reshape(per_event, n)
+        if not (comp == comp[:, :1]).all() or sorted(comp[:, 0]) != list(range(d)):
+            return None                  # a sum that mixes components, or not every component once
+        return s[0], s[1][comp[:, 0]], 1, (*s[3], p.name)
+    if p.op in ("Route", "Concat2"):
+        parts = [_coupling_state(g, i, seen) for i in p.inputs]
+        if any(s is None or s[2] != 1 for s in parts) or len({_is_lorentz_name(s[0]) for s in parts}) != 1:
+            return None
+        q = parts[0][1]
+        for s in parts[1:]:
+            q = np.block([[q, np.zeros((len(q), len(s[1])))], [np.zeros((len(s[1]), len(q))), s[1]]])
+        src = np.asarray(p.attrs["src"])
+        if sorted(src.tolist()) != list(range(len(q))):
+            return None                  # a selection or a broadcast: not the whole representation
+        return "+".join(s[0] for s in parts), q[src], 1, sum((s[3] for s in parts), ()) + (p.name,)
+    return None
+
+
+def output_representation(g, t):
+    """(content, basis Q or None for the standard basis, producing nodes) of a graph output that
+    recognised couplings compute (directly, summed over particles, concatenated, permuted), or None."""
+    s = _coupling_state(g, t)
+    if s is None or s[2] != 1 and g.producer(t).op != "Bilinear":
+        return None
+    content, q, _, names = s
+    return content, (None if np.allclose(q, np.eye(len(q))) else q), ", ".join(names)
