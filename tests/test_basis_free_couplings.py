@@ -169,6 +169,11 @@ def test_bind_output_bases():
         check.bind_output_bases(_sym(["0e+1e+2e@coupling"]), {}, True, outs)
     (note,) = check.bind_output_bases(_sym(["0e+1e+2e"]), induced, True, outs)
     assert note.startswith("note:") and "0e+1e+2e@coupling" in note
+    # invariant couplings (a Minkowski or dot product) bind nothing
+    for inv in ("(0,0)", "1x0e"):
+        sym = _sym(["scalar"])
+        assert check.bind_output_bases(sym, {0: (inv, None, "/dot")}, False, [("y", [1])]) == []
+        assert sym["output_reps"] == ["scalar"] and "output_bases" not in sym
     # a standard-basis coupling: undeclared outputs take its content, no basis
     sym = _sym(["scalar"])
     check.bind_output_bases(sym, {0: ("1x2e", None, "/cg")}, False, [("y", [5])])
@@ -254,6 +259,9 @@ def test_cartesian_declarations_are_checked(tmp_path):
     r = _equihls("compile", path, "-o", str(tmp_path / "std"), "--output-rep", "0e+1e+2e", *common)
     assert r.returncode == 0 and "declare '0e+1e+2e@coupling'" in r.stdout + r.stderr
     assert not _certify(str(tmp_path / "std"), "o3")["passed"]
+    # naming the coupling's basis only at check time: that project recorded none (exit 2, no traceback)
+    r = _equihls("check", str(tmp_path / "std"), "--group", "so3", "--output-rep", "0e+1e+2e@coupling")
+    assert r.returncode == 2 and "recorded none for it" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 @pytest.mark.gxx

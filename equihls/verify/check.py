@@ -142,8 +142,15 @@ def symmetry_spec(manifest: dict, groups: list | None = None, input_reps: list |
     if not spec["groups"]:
         raise EquihlsError("no symmetry to check: the project declares none (compile with --symmetry, or set the "
                            "ONNX metadata 'equihls.symmetry') and no --group was given")
-    return _completed(spec, [(i["onnx_name"], i["shape"]) for i in manifest["inputs"]],
+    spec = _completed(spec, [(i["onnx_name"], i["shape"]) for i in manifest["inputs"]],
                       [(o["onnx_name"], o["shape"]) for o in manifest["outputs"]])
+    for k, o in enumerate(manifest["outputs"]):
+        rep = output_rep(spec, k)
+        if rep.in_coupling_basis and rep.basis is None and rep.dim is not None:
+            raise EquihlsError(f"output '{o['onnx_name']}': representation '{rep.name}' is in the basis of its "
+                               f"coupling, but the project recorded none for it (compile with that --output-rep, or "
+                               f"name the representation in the standard basis)")
+    return spec
 
 
 METADATA_KEYS = {"groups": "equihls.symmetry", "input_reps": "equihls.input_reps",
@@ -199,11 +206,11 @@ def bind_output_bases(sym: dict | None, induced: dict, declared: bool, outputs: 
                                    f"recognised coupling computes it")
             continue
         content, q, node = induced[k]
+        if G.Rep(content).dim is None or all(key == "0e" for key, _ in G.Rep(content).copies()):
+            continue                     # an invariant: every basis is the standard one
         q = np.eye(G.Rep(content).dim) if q is None else q
         free = not np.allclose(q, np.eye(len(q)))
         if not declared:
-            if all(key == "0e" for key, _ in G.Rep(content).copies()):
-                continue
             sym["output_reps"][k] = content + (G.COUPLING_BASIS if free else "")
             bases[k] = q if free else None
             lines.append(f"output '{name}' transforms as {sym['output_reps'][k]} (the coupling at '{node}'; "
