@@ -1,8 +1,8 @@
 """Resource sharing (issue 16, point 1): --ii K asks Vitis HLS for a new event every K cycles with
 each multiplier serving up to K products of its block. The estimate keeps ceil(n/K) multipliers of
-each product kind (plus operand muxes and result registers, K - 1 more cycles per sharing
-block); the project differs only in the top function's pragmas, so the C simulation is identical
-for every K; --budget picks the smallest K that meets it."""
+each product kind and ceil(e/K) read ports of each table (plus muxes and registers, K - 1 more
+cycles per sharing block); the project differs only in the top function's pragmas, so the C
+simulation is identical for every K; --budget picks the smallest K that meets it."""
 import os
 
 import numpy as np
@@ -31,7 +31,7 @@ def test_shared_units_and_block_resources():
     four = estimate._resources(c, 4)
     assert four["multipliers"] == 3 + 1 and four["products"] == 13 and four["dsp"] == 3 * dsp_slices(18, 18)
     assert four["share_lut"] == 3 * share_mux_luts(18, 18, 4) + share_mux_luts(8, 8, 4) > 0
-    assert four["share_ff"] == (10 - 3) * 36 + (3 - 1) * 16 and four["shared"]
+    assert four["share_ff"] == (10 - 3) * 36 + (3 - 1) * 16 and four["shared"] and four["table_ports"] == 0
     # adders are not shared; muxes cost LUTs; one 8x8 fabric multiplier is left of three
     assert four["lut"] == 12 * 20 + four["share_lut"] + fabric_mult_luts(8, 8)
 
@@ -57,12 +57,25 @@ def test_estimated_multipliers_are_ceil_m_over_k(name):
             c = block_for(node).cost(g, node, prec, True)
             assert b["multipliers"] == sum(shared_units(cnt, k) for cnt, *_ in c.products), (k, node.name)
             assert b["products"] == sum(cnt for cnt, *_ in c.products)
+            assert b["table_ports"] == sum(shared_units(n, k) for n, *_ in c.tables), (k, node.name)
         t = est["total"]
         assert t["ii"] == k and t["products"] == estimate.estimate(g, prec, tgt, 5.0)["total"]["multipliers"]
         if prev:
             assert t["dsp"] <= prev["dsp"] and t["latency_cycles"] >= prev["latency_cycles"]
         prev = t
     assert prev["dsp"] < estimate.estimate(g, prec, tgt, 5.0)["total"]["dsp"] / 4
+
+
+def test_tables_share_their_read_ports():
+    """A table read by 136 pair elements keeps ceil(136/K) ports: its ROM LUTs (or BRAMs) shrink."""
+    c = BlockCost("psi", "LUT", tables=[(136, 1024, 16, 20)])       # 16 Kbit: one BRAM18 per two ports
+    for k in KS:
+        r = estimate._resources(c, k)
+        assert r["table_ports"] == shared_units(136, k) and r["bram18"] == -(-shared_units(136, k) // 2)
+    small = BlockCost("t", "LUT", tables=[(64, 128, 12, 12)])       # distributed ROM: 2 LUT6 per bit per port
+    assert [estimate._resources(small, k)["lut"] - estimate._resources(small, k)["share_lut"] for k in KS] == \
+        [2 * 12 * shared_units(64, k) for k in KS]
+    assert estimate._resources(small, 4)["share_lut"] == 16 * share_mux_luts(12, 0, 4) > 0
 
 
 def test_budget_parsing_and_search():

@@ -32,8 +32,10 @@ products of a block: a block with n products of one kind (widths a, b) keeps cei
 (hls4ml's ReuseFactor rule), each with a K:1 multiplexer on both operands (SHARE_MUX_LUT_PER_BIT
 LUTs per operand bit per 4 inputs beyond the first: ceil((K-1)/3) LUT6 per bit) and registers
 holding the products it computes early (a + b FFs per product beyond the first per unit); the
-block's latency grows by K - 1 cycles. Adders and tables are not shared. This is what the
-project asks Vitis HLS for (PIPELINE II=K, ALLOCATION limit on mul); it is not measured here.
+block's latency grows by K - 1 cycles. A table read by e elements keeps ceil(e/K) read ports
+(ROM copies; two per BRAM18), each with a K:1 mux on its index. Adders are not shared. This is
+what the project asks Vitis HLS for (PIPELINE II=K, ALLOCATION limit on mul); it is not measured
+here.
 Registers. Each block's outputs are registered at every cycle boundary its values cross
 (output bits x cycles it spans); DSP-internal registers are not fabric FFs.
 """
@@ -75,6 +77,7 @@ class BlockCost:
     out_bits: int = 0
     ops: list = dataclasses.field(default_factory=list)
     notes: dict = dataclasses.field(default_factory=dict)
+    tables: list = dataclasses.field(default_factory=list)     # (elements read, entries, out width, index width)
 
 
 SHARE_MUX_LUT_PER_BIT = 1     # LUT6 per operand bit per 3 extra inputs of a shared multiplier's mux
@@ -88,6 +91,15 @@ def shared_units(count: int, ii: int) -> int:
 def share_mux_luts(a: int, b: int, ii: int) -> int:
     """LUTs of the K:1 operand multiplexers of one shared a x b multiplier (0 at K = 1)."""
     return SHARE_MUX_LUT_PER_BIT * (a + b) * math.ceil((ii - 1) / 3) if ii > 1 else 0
+
+
+def rom_cost(copies: int, entries: int, width: int) -> tuple[int, int]:
+    """(LUT, BRAM18) of `copies` read ports of a table of `entries` x `width` bits: distributed ROM
+    below BRAM_MIN_BITS, else block RAM with two ports per BRAM18 copy."""
+    bits = entries * width
+    if bits >= BRAM_MIN_BITS:
+        return 0, math.ceil(copies / 2) * math.ceil(bits / BRAM18_BITS)
+    return math.ceil(entries / 64) * width * copies, 0
 
 
 def dsp_slices(a: int, b: int) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 from ..ir.fixedpoint import FixedType
 from . import lut_funcs
 from .base import Block, as_dtype, cpp_table, per_event, size
-from .cost import (BRAM18_BITS, BRAM_MIN_BITS, DELAY_LUT_NS, DELAY_ROM_NS, PSI_INDEX_LUT_PER_BIT, BlockCost, add_delay,
+from .cost import (BRAM_MIN_BITS, DELAY_LUT_NS, DELAY_ROM_NS, PSI_INDEX_LUT_PER_BIT, BlockCost, add_delay,
                    width_of)
 
 FUNCS = {
@@ -416,12 +416,8 @@ class LUT(Block):
         w_in, w_out = width_of(prec, node.inputs[0]), width_of(prec, node.outputs[0])
         c = BlockCost(node.name, node.op)
         bits = entries * w_out
-        if bits >= BRAM_MIN_BITS:
-            c.bram18 = math.ceil(n / 2) * math.ceil(bits / BRAM18_BITS)
-            c.ops = ["bram"]
-        else:
-            c.lut_other = math.ceil(entries / 64) * w_out * n
-            c.ops = [DELAY_ROM_NS]
+        c.tables.append((n, entries, w_out, w_in))      # priced by the estimate (cost.rom_cost, shared at II > 1)
+        c.ops = ["bram"] if bits >= BRAM_MIN_BITS else [DELAY_ROM_NS]
         if _sign_applied(node):   # |x|, log index, and the output sign
             c.lut_other += PSI_INDEX_LUT_PER_BIT * w_in * n
             c.adders.append((2 * n, w_out))

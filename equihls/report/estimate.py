@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..blocks import block_for
 from ..blocks.base import per_event, size
 from ..blocks.cost import (BRAM_READ_CYCLES, CLOCK_UNCERTAINTY, DSP_MIN_WIDTH, FABRIC_MULT_LUT_PER_BIT2, BlockCost,
-                           dsp_slices, fabric_mult_luts, share_mux_luts, shared_units)
+                           dsp_slices, fabric_mult_luts, rom_cost, share_mux_luts, shared_units)
 
 
 def _resources(c: BlockCost, ii: int = 1) -> dict:
@@ -20,13 +20,19 @@ def _resources(c: BlockCost, ii: int = 1) -> dict:
     dsp = sum(u * dsp_slices(a, b) for u, _, a, b in units)
     fab = [(u, a, b) for u, _, a, b in units if not dsp_slices(a, b)]
     mux = sum(u * share_mux_luts(a, b, ii) for u, cnt, a, b in units if cnt > u)
+    ports = [(shared_units(n, ii), n, entries, w_out, w_in) for n, entries, w_out, w_in in c.tables]
+    roms = [rom_cost(p, entries, w_out) for p, _, entries, w_out, _ in ports]
+    mux += sum(p * share_mux_luts(w_in, 0, ii) for p, n, _, _, w_in in ports if n > p)
     lut = (sum(u * fabric_mult_luts(a, b) for u, a, b in fab) + sum(cnt * w for cnt, w in c.adders)
-           + c.lut_other + mux)
+           + c.lut_other + mux + sum(r[0] for r in roms))
     return {"multipliers": sum(u for u, *_ in units), "products": sum(cnt for _, cnt, _, _ in units),
             "dsp_multipliers": sum(u for u, _, a, b in units if dsp_slices(a, b)),
-            "lut_multipliers": sum(u for u, *_ in fab), "dsp": dsp, "lut": lut, "bram18": c.bram18,
-            "share_ff": sum((cnt - u) * (a + b) for u, cnt, a, b in units), "share_lut": mux,
-            "shared": any(cnt > u for u, cnt, _, _ in units)}
+            "lut_multipliers": sum(u for u, *_ in fab), "dsp": dsp, "lut": lut,
+            "bram18": c.bram18 + sum(r[1] for r in roms), "table_ports": sum(p for p, *_ in ports),
+            "share_ff": sum((cnt - u) * (a + b) for u, cnt, a, b in units)
+                        + sum((n - p) * w_out for p, n, _, w_out, _ in ports),
+            "share_lut": mux,
+            "shared": any(cnt > u for u, cnt, _, _ in units) or any(n > p for p, n, *_ in ports)}
 
 
 def _schedule(ops: list, start: tuple, budget: float) -> tuple:
