@@ -84,9 +84,8 @@ def _intertwiners(mats_out: list, mats_d: list) -> np.ndarray:
     dk, d = mats_out[0].shape[0], mats_d[0].shape[0]
     rows = [np.kron(r, np.eye(d)) - np.kron(np.eye(dk), dm.T) for r, dm in zip(mats_out, mats_d)]
     a = np.concatenate(rows)
-    _, s, vt = np.linalg.svd(a)
-    scale = max(float(s[0]) if s.size else 0.0, 1.0)
-    null = vt[np.concatenate([s, np.zeros(vt.shape[0] - s.size)]) <= RANK_RTOL * scale]
+    _, s, vt = np.linalg.svd(a)         # a has at least as many rows as columns: one s per row of vt
+    null = vt[s <= RANK_RTOL * max(float(s[0]), 1.0)]
     return null.reshape(-1, dk, d)
 
 

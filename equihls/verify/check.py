@@ -206,9 +206,10 @@ def bind_output_bases(sym: dict | None, induced: dict, declared: bool, outputs: 
                                    f"recognised coupling computes it")
             continue
         content, q, node = induced[k]
-        if G.Rep(content).dim is None or all(key == "0e" for key, _ in G.Rep(content).copies()):
+        found = G.Rep(content)
+        if found.dim is None or all(key == "0e" for key, _ in found.copies()):
             continue                     # an invariant: every basis is the standard one
-        q = np.eye(G.Rep(content).dim) if q is None else q
+        q = np.eye(found.dim) if q is None else q
         free = not np.allclose(q, np.eye(len(q)))
         if not declared:
             sym["output_reps"][k] = content + (G.COUPLING_BASIS if free else "")
@@ -216,7 +217,6 @@ def bind_output_bases(sym: dict | None, induced: dict, declared: bool, outputs: 
             lines.append(f"output '{name}' transforms as {sym['output_reps'][k]} (the coupling at '{node}'; "
                          f"--output-rep overrides)")
         elif want.in_coupling_basis:
-            found = G.Rep(content)
             q2 = reorder_basis(found.copies(), q, want.copies())
             if q2 is None:
                 q2 = reorder_basis(_flip_parities(found), q, want.copies())

@@ -117,6 +117,12 @@ def _o3_candidates(d):
     return [f"1x{l}{nat}", f"1x{l}{'e' if nat == 'o' else 'o'}"]
 
 
+# The real Lorentz forms by dimension, the candidates for an axis of that size.
+_LORENTZ_BY_DIM = {}
+for _name, _d in REAL_REPS.items():
+    _LORENTZ_BY_DIM.setdefault(_d, []).append(_name)
+
+
 def infer_irreps(c):
     """Representations that c [Da, Db, Dk] intertwines, as "in1*in2->out", or None.
 
@@ -134,12 +140,9 @@ def infer_irreps(c):
             for n3 in _o3_candidates(dk):
                 if n3[-1] == p:
                     trials.append(((n1, n2, n3), False))
-    by_dim = {}
-    for name, d in REAL_REPS.items():
-        by_dim.setdefault(d, []).append(name)
-    for n1 in by_dim.get(da, []):
-        for n2 in by_dim.get(db, []):
-            for n3 in by_dim.get(dk, []):
+    for n1 in _LORENTZ_BY_DIM.get(da, []):
+        for n2 in _LORENTZ_BY_DIM.get(db, []):
+            for n3 in _LORENTZ_BY_DIM.get(dk, []):
                 trials.append(((n1, n2, n3), True))
     for names, lorentz in trials:
         if intertwiner_error(c, _rep_matrices(names, lorentz)) <= INTERTWINER_RTOL:
@@ -262,8 +265,13 @@ def _o3_output_candidates(dk: int) -> list:
     return out
 
 
+def _lorentz_rep(name: str):
+    """Lambda -> the real form's matrix (the test elements are Lorentz by construction)."""
+    return lambda L: rep_matrix(name, L, check=False)
+
+
 def _lorentz_output_candidates() -> list:
-    return [(n, (lambda L, n=n: rep_matrix(n, L, check=False))) for n in REAL_REPS]
+    return [(n, _lorentz_rep(n)) for n in REAL_REPS]
 
 
 def _o3_content(names) -> str:
@@ -284,7 +292,7 @@ def induced_output(c, in1: str, in2: str):
     its output is not a sum of the standard irreps. Output = Q · standard coordinates."""
     lorentz = _is_lorentz_name(in1)
     if lorentz:
-        rho = [lambda L, n=n: rep_matrix(n, L, check=False) for n in (in1, in2)]
+        rho = [_lorentz_rep(n) for n in (in1, in2)]
         cands = _lorentz_output_candidates()
     else:
         rho = [Irreps.parse(n).D for n in (in1, in2)]
@@ -311,10 +319,7 @@ def induce_irreps(c):
     trials = []
     if _o3_candidates(da) and _o3_candidates(db):
         trials.append((_o3_candidates(da)[0], _o3_candidates(db)[0]))
-    by_dim = {}
-    for name, d in REAL_REPS.items():
-        by_dim.setdefault(d, []).append(name)
-    trials += [(n1, n2) for n1 in by_dim.get(da, []) for n2 in by_dim.get(db, [])]
+    trials += [(n1, n2) for n1 in _LORENTZ_BY_DIM.get(da, []) for n2 in _LORENTZ_BY_DIM.get(db, [])]
     for n1, n2 in trials:
         found = induced_output(c, n1, n2)
         if found is not None:
@@ -406,14 +411,13 @@ def _check_declared(desc: str, c, names):
         return f"{names[0]}*{names[1]}->{names[2]}", basis
 
 
-def _coupling_state(g, t, seen=()):
+def _coupling_state(g, t):
     """(content, basis Q [D, D], rows R, names) of tensor t when recognised couplings compute it,
     through sums over rows (particles) and routings of whole vectors; None otherwise. t's per-event
     values are R rows of D components, each row Q · standard coordinates of `content`."""
     p = g.producer(t)
-    if p is None or t in seen:
+    if p is None:
         return None
-    seen = (*seen, t)
     per_event = int(np.prod(g.shapes[t][1:], dtype=np.int64))
     if p.op == "Bilinear" and p.attrs.get("irreps"):
         content = p.attrs["irreps"].split("->")[1]
@@ -421,7 +425,7 @@ def _coupling_state(g, t, seen=()):
         d = int(g.shapes[t][-1])
         return content, (np.eye(d) if q is None else np.asarray(q, dtype=np.float64)), per_event // d, (p.name,)
     if p.op == "ReduceSum":
-        s = _coupling_state(g, p.inputs[0], seen)
+        s = _coupling_state(g, p.inputs[0])
         if s is None or per_event != s[1].shape[0]:
             return None
         n, src, d = int(p.attrs["n_reduce"]), np.asarray(p.attrs["src"]), s[1].shape[0]
@@ -430,7 +434,7 @@ def _coupling_state(g, t, seen=()):
             return None                  # a sum that mixes components, or not every component once
         return s[0], s[1][comp[:, 0]], 1, (*s[3], p.name)
     if p.op in ("Route", "Concat2"):
-        parts = [_coupling_state(g, i, seen) for i in p.inputs]
+        parts = [_coupling_state(g, i) for i in p.inputs]
         if any(s is None or s[2] != 1 for s in parts) or len({_is_lorentz_name(s[0]) for s in parts}) != 1:
             return None
         q = parts[0][1]
